@@ -1,0 +1,223 @@
+"""Writes for people and accounts. Every function is atomic and validates before it writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from accounts import selectors
+from accounts.choices import AgentRole, CustomFieldEntity, Tier
+from accounts.domain import custom_fields as cf
+from accounts.domain.emails import InvalidEmail, normalize_email, validate_organization_domain
+from accounts.models import AgentProfile, Contact, ContactEmail, Organization, OrganizationDomain, Team
+
+
+class AccountError(ValueError):
+    """Invalid input for an account change; ``errors`` maps field -> message where known."""
+
+    def __init__(self, message: str, errors: Mapping[str, str] | None = None) -> None:
+        self.errors = dict(errors or {})
+        super().__init__(message)
+
+
+def _full_clean(obj: object, exclude: Iterable[str] = ()) -> None:
+    try:
+        obj.full_clean(exclude=list(exclude))  # type: ignore[attr-defined]
+    except ValidationError as exc:
+        errors = {k: " ".join(str(m) for m in v) for k, v in exc.message_dict.items()}
+        raise AccountError("; ".join(f"{k}: {v}" for k, v in errors.items()), errors) from exc
+
+
+def _custom_values(entity: str, values: Mapping[str, object], existing: Mapping[str, object] | None = None) -> dict:
+    try:
+        return cf.validate_values(
+            selectors.custom_field_specs(entity), values, existing=existing, partial=existing is not None
+        )  # type: ignore[arg-type]
+    except cf.CustomFieldError as exc:
+        raise AccountError(str(exc), {f"custom_fields.{k}": v for k, v in exc.errors.items()}) from exc
+
+
+@transaction.atomic
+def organization_create(
+    *,
+    name: str,
+    domains: Iterable[str] = (),
+    tier: str = Tier.STANDARD,
+    annual_contract_value: Decimal | int | str = 0,
+    currency: str = "EUR",
+    account_manager=None,  # noqa: ANN001 - a User with an agent profile
+    parent: Organization | None = None,
+    custom_fields: Mapping[str, object] | None = None,
+    **profile: object,
+) -> Organization:
+    if account_manager is not None and not AgentProfile.objects.filter(user=account_manager, is_active=True).exists():
+        raise AccountError("The account manager must be an active agent.", {"account_manager": "Not an active agent."})
+    org = Organization(
+        name=name.strip(),
+        tier=tier,
+        annual_contract_value=Decimal(str(annual_contract_value)),
+        currency=currency,
+        account_manager=account_manager,
+        parent=parent,
+        custom_fields=_custom_values(CustomFieldEntity.ORGANIZATION, custom_fields or {}),
+        **profile,
+    )
+    _full_clean(org, exclude=["sla_policy", "default_team"])
+    org.save()
+    for domain in domains:
+        organization_add_domain(organization=org, domain=domain)
+    return org
+
+
+@transaction.atomic
+def organization_add_domain(*, organization: Organization, domain: str) -> OrganizationDomain:
+    try:
+        value = validate_organization_domain(domain)
+    except InvalidEmail as exc:
+        raise AccountError(str(exc), {"domain": str(exc)}) from exc
+    existing = OrganizationDomain.objects.filter(domain=value).select_related("organization").first()
+    if existing is not None:
+        if existing.organization_id == organization.pk:
+            return existing
+        raise AccountError(
+            f"{value} already belongs to {existing.organization.name}.", {"domain": "Claimed by another organization."}
+        )
+    return OrganizationDomain.objects.create(organization=organization, domain=value)
+
+
+@transaction.atomic
+def organization_set_custom_fields(*, organization: Organization, values: Mapping[str, object]) -> Organization:
+    org = Organization.objects.select_for_update().get(pk=organization.pk)
+    org.custom_fields = _custom_values(CustomFieldEntity.ORGANIZATION, values, existing=org.custom_fields)
+    org.save(update_fields=["custom_fields", "updated_at"])
+    return org
+
+
+@transaction.atomic
+def contact_create(
+    *,
+    email: str | None = None,
+    name: str = "",
+    organization: Organization | None = None,
+    link_by_domain: bool = True,
+    extra_emails: Iterable[str] = (),
+    custom_fields: Mapping[str, object] | None = None,
+    **profile: object,
+) -> Contact:
+    """Create a person. With ``link_by_domain`` an unknown sender joins the organization owning their domain."""
+    addresses = [a for a in [email, *extra_emails] if a]
+    normalized: list[str] = []
+    for address in addresses:
+        try:
+            normalized.append(normalize_email(address))
+        except InvalidEmail as exc:
+            raise AccountError(str(exc), {"email": str(exc)}) from exc
+    taken = list(ContactEmail.objects.filter(email__in=normalized).values_list("email", flat=True))
+    if taken:
+        raise AccountError(f"{', '.join(taken)} already belongs to another contact.", {"email": "Already in use."})
+    if organization is None and link_by_domain and normalized:
+        organization = selectors.organization_for_email(normalized[0])
+    contact = Contact(
+        name=name.strip(),
+        organization=organization,
+        custom_fields=_custom_values(CustomFieldEntity.CONTACT, custom_fields or {}),
+        **profile,
+    )
+    _full_clean(contact, exclude=["user"])
+    contact.save()
+    ContactEmail.objects.bulk_create(
+        [ContactEmail(contact=contact, email=addr, is_primary=(i == 0)) for i, addr in enumerate(normalized)]
+    )
+    return contact
+
+
+def contact_get_or_create_by_email(*, email: str, name: str = "") -> tuple[Contact, bool]:
+    """The contact owning ``email``, or a new one (linked to an organization by domain)."""
+    existing = selectors.contact_by_email(email)
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            return contact_create(email=email, name=name), True
+    except IntegrityError:  # created concurrently by another worker
+        existing = selectors.contact_by_email(email)
+        if existing is None:
+            raise
+        return existing, False
+
+
+@transaction.atomic
+def contact_add_email(*, contact: Contact, email: str, primary: bool = False) -> ContactEmail:
+    try:
+        value = normalize_email(email)
+    except InvalidEmail as exc:
+        raise AccountError(str(exc), {"email": str(exc)}) from exc
+    owner = ContactEmail.objects.filter(email=value).first()
+    if owner is not None:
+        if owner.contact_id != contact.pk:
+            raise AccountError(f"{value} already belongs to another contact.", {"email": "Already in use."})
+        row = owner
+    else:
+        row = ContactEmail.objects.create(contact=contact, email=value, is_primary=False)
+    has_primary = ContactEmail.objects.filter(contact=contact, is_primary=True).exclude(pk=row.pk).exists()
+    if primary or not has_primary:
+        ContactEmail.objects.filter(contact=contact, is_primary=True).exclude(pk=row.pk).update(is_primary=False)
+        row.is_primary = True
+        row.save(update_fields=["is_primary"])
+    return row
+
+
+@transaction.atomic
+def contact_set_organization(
+    *, contact: Contact, organization: Organization | None, can_see_organization_tickets: bool = False
+) -> Contact:
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    contact.organization = organization
+    contact.can_see_organization_tickets = bool(organization) and can_see_organization_tickets
+    if organization is None:
+        contact.is_primary = False
+    contact.save(update_fields=["organization", "can_see_organization_tickets", "is_primary", "updated_at"])
+    return contact
+
+
+@transaction.atomic
+def contact_set_custom_fields(*, contact: Contact, values: Mapping[str, object]) -> Contact:
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    contact.custom_fields = _custom_values(CustomFieldEntity.CONTACT, values, existing=contact.custom_fields)
+    contact.save(update_fields=["custom_fields", "updated_at"])
+    return contact
+
+
+@transaction.atomic
+def agent_create(
+    *,
+    username: str,
+    email: str,
+    password: str | None = None,
+    first_name: str = "",
+    last_name: str = "",
+    role: str = AgentRole.AGENT,
+    teams: Iterable[Team] = (),
+    time_zone: str = "Europe/Berlin",
+    language: str = "en",
+):  # noqa: ANN201 - returns the User
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    if user_model.objects.filter(username=username).exists():
+        raise AccountError(f"The username {username} is taken.", {"username": "Taken."})
+    user = user_model(username=username, email=normalize_email(email), first_name=first_name, last_name=last_name)
+    user.is_staff = role == AgentRole.ADMIN
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save()
+    profile = AgentProfile(user=user, role=role, time_zone=time_zone, language=language)
+    _full_clean(profile, exclude=["user"])
+    profile.save()
+    profile.teams.set(list(teams))
+    return user

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class TicketsConfig(AppConfig):
+    name = "tickets"
+    verbose_name = "Tickets"
+
+    def ready(self) -> None:
+        # Register the event subscribers.
+        from tickets import notifications  # noqa: F401

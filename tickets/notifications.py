@@ -1,0 +1,46 @@
+"""Event subscribers that tell agents about changes. Email for now; the workspace adds its own."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+
+from tickets.choices import EventAction
+from tickets.events import subscribe
+from tickets.models import TicketEvent
+
+logger = logging.getLogger(__name__)
+
+
+@subscribe(EventAction.ASSIGNEE)
+def queue_assignment_email(event: TicketEvent) -> None:
+    """An agent assigned a ticket by somebody else is told by email, with a link to it."""
+    if not event.new_value:
+        return
+    user = get_user_model().objects.filter(username=event.new_value, is_active=True).only("email", "pk").first()
+    if user is None or not user.email or user.pk == event.actor_id:
+        return
+    from tickets.tasks import send_assignment_email_task
+
+    send_assignment_email_task.delay(event.pk, user.pk)
+
+
+def send_assignment_email(event: TicketEvent, user) -> None:  # noqa: ANN001 - a User
+    ticket = event.ticket
+    context = {
+        "ticket": ticket,
+        "reference": ticket.reference,
+        "actor": event.actor_label,
+        "url": f"{settings.SITE_URL.rstrip('/')}/admin/tickets/ticket/{ticket.pk}/change/",
+        "desk_name": settings.SERVICE_DESK_NAME,
+        "user": user,
+    }
+    subject = render_to_string("emails/ticket_assigned.subject.txt", context).strip().replace("\n", " ")
+    body = render_to_string("emails/ticket_assigned.txt", context)
+    message = EmailMultiAlternatives(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    message.extra_headers = {"Auto-Submitted": "auto-generated", "X-Service-Desk-Event": str(event.pk)}
+    message.send()

@@ -1,0 +1,852 @@
+"""Every change to a ticket goes through this module.
+
+Each function is atomic, validates before it writes (an invalid request raises
+:class:`TicketError` and writes nothing), records what changed as :class:`TicketEvent` rows
+and publishes those events to Celery after commit. The agent UI, the portal, the API and the
+intake workers all call these functions; nothing else saves a ticket.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import selectors as account_selectors
+from accounts.choices import CustomFieldEntity
+from accounts.domain import custom_fields as cf
+from accounts.models import AgentProfile, Contact, Organization, Team
+from tickets.choices import Channel, EventAction, LinkKind, MessageKind, Priority, Status
+from tickets.domain import status as state
+from tickets.domain.files import safe_filename, sha256_hex, sniff_content_type
+from tickets.models import Attachment, Message, Tag, Ticket, TicketCC, TicketEvent, TicketLink, TicketType
+
+logger = logging.getLogger(__name__)
+User = get_user_model()
+
+MAX_SUBJECT = 255
+MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
+
+
+class TicketError(ValueError):
+    """A change that is not allowed or not valid. Nothing was written.
+
+    ``field`` names the input at fault where there is one, for forms and API error bodies.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, errors: Mapping[str, str] | None = None) -> None:
+        self.field = field
+        self.errors = dict(errors or ({field: message} if field else {}))
+        super().__init__(message)
+
+
+class PermissionDenied(TicketError):
+    """The actor may not make this change at all."""
+
+
+# --- Who is acting ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change and through which door."""
+
+    user: User | None = None  # type: ignore[valid-type]
+    contact: Contact | None = None
+    channel: str = Channel.AGENT_UI
+
+    @classmethod
+    def agent(cls, user: User, channel: str = Channel.AGENT_UI) -> Actor:  # type: ignore[valid-type]
+        return cls(user=user, channel=channel)
+
+    @classmethod
+    def customer(cls, contact: Contact, channel: str, user: User | None = None) -> Actor:  # type: ignore[valid-type]
+        return cls(user=user, contact=contact, channel=channel)
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls(channel=Channel.SYSTEM)
+
+    @property
+    def is_customer(self) -> bool:
+        return self.contact is not None
+
+    @property
+    def is_agent(self) -> bool:
+        return self.contact is None and self.user is not None
+
+
+def _require_agent(by: Actor, what: str) -> None:
+    if by.is_customer:
+        raise PermissionDenied(f"Customers cannot {what}.")
+    if by.user is not None and not _is_active_agent(by.user.pk):
+        raise PermissionDenied(f"Only agents can {what}.")
+
+
+def _is_active_agent(user_id: int) -> bool:
+    return AgentProfile.objects.filter(user_id=user_id, is_active=True, user__is_active=True).exists() or (
+        User.objects.filter(pk=user_id, is_superuser=True, is_active=True).exists()
+    )
+
+
+# --- Input records --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewAttachment:
+    filename: str
+    content: bytes
+    content_id: str = ""
+    is_inline: bool = False
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """One message of a new or imported ticket. Author: ``author_user`` (agent) or the requester."""
+
+    body_text: str = ""
+    body_html: str = ""
+    kind: str = MessageKind.REPLY
+    author_user: User | None = None  # type: ignore[valid-type]
+    author_contact: Contact | None = None
+    created_at: datetime | None = None
+    message_id: str = ""
+    in_reply_to: str = ""
+    references: str = ""
+    from_address: str = ""
+    to_addresses: str = ""
+    cc_addresses: str = ""
+    attachments: Sequence[NewAttachment] = ()
+
+
+@dataclass
+class NewTicket:
+    """Everything needed to open a ticket. ``messages[0]`` is the description.
+
+    ``status`` other than new and explicit times exist for imports and for tickets solved on the
+    phone; normal intake leaves them alone.
+    """
+
+    subject: str
+    requester: Contact
+    channel: str
+    messages: Sequence[NewMessage] = ()
+    priority: str = Priority.NORMAL
+    status: str = Status.NEW
+    type: TicketType | None = None
+    team: Team | None = None
+    assignee: User | None = None  # type: ignore[valid-type]
+    organization: Organization | None = None
+    tags: Iterable[str] = ()
+    cc: Iterable[Contact] = ()
+    custom_fields: Mapping[str, object] = field(default_factory=dict)
+    created_at: datetime | None = None
+
+
+# --- Publishing ---------------------------------------------------------------------------------
+
+
+def _publish_after_commit() -> None:
+    """Hand new events to the worker once the transaction commits.
+
+    If the broker is unreachable the events stay unpublished in the database and the beat sweep
+    (``publish-pending-ticket-events``) delivers them later: the caller's change never fails for it.
+    """
+
+    def send() -> None:
+        from tickets.tasks import publish_ticket_events_task
+
+        try:
+            publish_ticket_events_task.delay()
+        except Exception:  # the broker is down; the periodic sweep will catch up
+            logger.warning("Could not queue ticket event publishing; the periodic sweep will retry.", exc_info=True)
+
+    transaction.on_commit(send)
+
+
+def _event(
+    ticket: Ticket,
+    by: Actor,
+    action: str,
+    *,
+    field: str = "",
+    old: object = "",
+    new: object = "",
+    message: Message | None = None,
+    at: datetime | None = None,
+) -> TicketEvent:
+    return TicketEvent(
+        ticket=ticket,
+        action=action,
+        field=field,
+        old_value="" if old is None else str(old),
+        new_value="" if new is None else str(new),
+        message=message,
+        actor=by.user,
+        actor_contact=by.contact,
+        channel=by.channel,
+        created_at=at or timezone.now(),
+    )
+
+
+# --- Validation helpers ---------------------------------------------------------------------------
+
+
+def _clean_subject(subject: str) -> str:
+    # Never let a subject carry line breaks into mail headers.
+    value = " ".join((subject or "").replace("\r", " ").replace("\n", " ").split())
+    if not value:
+        raise TicketError("A ticket needs a subject.", field="subject")
+    if len(value) > MAX_SUBJECT:
+        value = value[: MAX_SUBJECT - 1] + "…"
+    return value
+
+
+def _check_choice(value: str, choices: type, field_name: str) -> str:
+    valid = [c.value for c in choices]  # type: ignore[attr-defined]
+    if value not in valid:
+        raise TicketError(f"Unknown {field_name} {value!r}; use one of: {', '.join(valid)}.", field=field_name)
+    return value
+
+
+def _active_agent_ids(user_ids: Iterable[int]) -> set[int]:
+    ids = {i for i in user_ids if i is not None}
+    if not ids:
+        return set()
+    agents = set(
+        AgentProfile.objects.filter(user_id__in=ids, is_active=True, user__is_active=True).values_list(
+            "user_id", flat=True
+        )
+    )
+    return agents | set(
+        User.objects.filter(pk__in=ids - agents, is_superuser=True, is_active=True).values_list("pk", flat=True)
+    )
+
+
+def _team_member_pairs(pairs: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Which (user_id, team_id) pairs are memberships."""
+    pairs = set(pairs)
+    if not pairs:
+        return set()
+    through = AgentProfile.teams.through
+    rows = through.objects.filter(
+        agentprofile__user_id__in={u for u, _ in pairs}, team_id__in={t for _, t in pairs}
+    ).values_list("agentprofile__user_id", "team_id")
+    return set(rows) & pairs
+
+
+def _tags_by_name(names: Iterable[str]) -> dict[str, Tag]:
+    """Normalised name -> Tag, creating missing tags."""
+    try:
+        wanted = {Tag.normalize(name) for name in names}
+    except Exception as exc:
+        raise TicketError(str(getattr(exc, "message", exc)), field="tags") from exc
+    if not wanted:
+        return {}
+    found = {t.name: t for t in Tag.objects.filter(name__in=wanted)}
+    missing = wanted - found.keys()
+    if missing:
+        Tag.objects.bulk_create([Tag(name=name) for name in missing], ignore_conflicts=True)
+        found = {t.name: t for t in Tag.objects.filter(name__in=wanted)}
+    return found
+
+
+def _validate_custom_fields(
+    values: Mapping[str, object], specs: Sequence[cf.FieldSpec], existing: Mapping | None = None
+) -> dict:
+    try:
+        return cf.validate_values(specs, values, existing=existing, partial=existing is not None)  # type: ignore[arg-type]
+    except cf.CustomFieldError as exc:
+        raise TicketError(str(exc), errors={f"custom_fields.{k}": v for k, v in exc.errors.items()}) from exc
+
+
+def _build_attachments(message: Message, files: Sequence[NewAttachment]) -> list[Attachment]:
+    rows = []
+    for upload in files:
+        if len(upload.content) > MAX_ATTACHMENT_BYTES:
+            raise TicketError(
+                f"{safe_filename(upload.filename)} is larger than {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB.",
+                field="attachments",
+            )
+        digest = sha256_hex(upload.content)
+        attachment = Attachment(
+            message=message,
+            filename=safe_filename(upload.filename),
+            content_type=sniff_content_type(upload.content),
+            size=len(upload.content),
+            sha256=digest,
+            content_id=upload.content_id.strip("<> ")[:255],
+            is_inline=upload.is_inline,
+        )
+        attachment.file.save(digest, ContentFile(upload.content), save=False)
+        rows.append(attachment)
+    return rows
+
+
+# --- Creating tickets ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def tickets_create_bulk(specs: Sequence[NewTicket], *, by: Actor | None = None) -> list[Ticket]:
+    """Open many tickets at once: the same rules and audit as :func:`ticket_create`, in a few queries.
+
+    Used by ``ticket_create`` (one spec), imports and the demo data. All or nothing: one invalid
+    spec rejects the batch.
+    """
+    if not specs:
+        return []
+    now = timezone.now()
+    ticket_specs = account_selectors.custom_field_specs(CustomFieldEntity.TICKET)
+    agent_ids = _active_agent_ids(s.assignee.pk for s in specs if s.assignee is not None)
+    memberships = _team_member_pairs((s.assignee.pk, s.team.pk) for s in specs if s.assignee and s.team)
+    tags = _tags_by_name(name for s in specs for name in s.tags)
+
+    tickets: list[Ticket] = []
+    for index, spec in enumerate(specs):
+        where = f" (ticket {index + 1} of {len(specs)})" if len(specs) > 1 else ""
+        try:
+            _check_choice(spec.channel, Channel, "channel")
+            if spec.channel in (Channel.SYSTEM, Channel.AGENT_UI):
+                raise TicketError(f"{spec.channel} is not a channel a ticket can come in through.", field="channel")
+            _check_choice(spec.priority, Priority, "priority")
+            _check_choice(spec.status, Status, "status")
+            if spec.assignee is not None:
+                if spec.assignee.pk not in agent_ids:
+                    raise TicketError(f"{spec.assignee} is not an active agent.", field="assignee")
+                if spec.team is not None and (spec.assignee.pk, spec.team.pk) not in memberships:
+                    raise TicketError(f"{spec.assignee} is not a member of {spec.team}.", field="assignee")
+            if spec.requester.pk is None:
+                raise TicketError("The requester must be saved first.", field="requester")
+            if spec.type is not None and not spec.type.is_active:
+                raise TicketError(f"The ticket type {spec.type} is retired.", field="type")
+            created = spec.created_at or (
+                spec.messages[0].created_at if spec.messages and spec.messages[0].created_at else now
+            )
+            status_value = Status(spec.status)
+            ticket = Ticket(
+                subject=_clean_subject(spec.subject),
+                status=status_value,
+                priority=spec.priority,
+                type=spec.type,
+                channel=spec.channel,
+                requester=spec.requester,
+                organization=spec.organization if spec.organization is not None else spec.requester.organization,
+                assignee=spec.assignee,
+                team=spec.team,
+                custom_fields=_validate_custom_fields(spec.custom_fields, ticket_specs),
+                created_at=created,
+                updated_at=max([created, *(m.created_at for m in spec.messages if m.created_at)]),
+                solved_at=created if status_value in (Status.SOLVED, Status.CLOSED) else None,
+                closed_at=created if status_value is Status.CLOSED else None,
+            )
+        except TicketError as exc:
+            raise TicketError(f"{exc}{where}", field=exc.field, errors=exc.errors) from exc
+        tickets.append(ticket)
+    Ticket.objects.bulk_create(tickets)
+
+    messages: list[Message] = []
+    events: list[TicketEvent] = []
+    attachments: list[Attachment] = []
+    tag_links = []
+    cc_links = []
+    for spec, ticket in zip(specs, tickets, strict=True):
+        creator = by or (
+            Actor.customer(spec.requester, spec.channel)
+            if not spec.messages or spec.messages[0].author_user is None
+            else Actor.agent(spec.messages[0].author_user, spec.channel)
+        )
+        events.append(_event(ticket, creator, EventAction.CREATED, new=ticket.subject, at=ticket.created_at))
+        for new in spec.messages:
+            message = _message_from(ticket, new, spec.channel, default_contact=spec.requester)
+            messages.append(message)
+            _track_message_times(ticket, message)
+        for name in {Tag.normalize(n) for n in spec.tags}:
+            tag_links.append(Ticket.tags.through(ticket=ticket, tag=tags[name]))
+        for contact in {c.pk: c for c in spec.cc if c.pk != spec.requester.pk}.values():
+            cc_links.append(TicketCC(ticket=ticket, contact=contact))
+    Message.objects.bulk_create(messages)
+    index = 0
+    for spec, ticket in zip(specs, tickets, strict=True):
+        for new in spec.messages:
+            message = messages[index]
+            index += 1
+            attachments.extend(_build_attachments(message, new.attachments))
+            author = (
+                Actor.agent(new.author_user, spec.channel)
+                if new.author_user
+                else Actor.customer(new.author_contact or spec.requester, spec.channel)
+            )
+            events.append(
+                _event(
+                    ticket, author, EventAction.MESSAGE_ADDED, field=new.kind, message=message, at=message.created_at
+                )
+            )
+    Attachment.objects.bulk_create(attachments)
+    Ticket.tags.through.objects.bulk_create(tag_links)
+    TicketCC.objects.bulk_create(cc_links)
+    TicketEvent.objects.bulk_create(events)
+    timed = [t for t in tickets if t.first_responded_at or t.last_customer_message_at or t.last_agent_message_at]
+    if timed:
+        Ticket.objects.bulk_update(timed, ["first_responded_at", "last_customer_message_at", "last_agent_message_at"])
+    _publish_after_commit()
+    return tickets
+
+
+def ticket_create(
+    *,
+    subject: str,
+    requester: Contact,
+    channel: str,
+    body_text: str = "",
+    body_html: str = "",
+    by: Actor | None = None,
+    attachments: Sequence[NewAttachment] = (),
+    message_headers: Mapping[str, str] | None = None,
+    **options: object,
+) -> Ticket:
+    """Open one ticket with its first message. ``options`` are the other :class:`NewTicket` fields."""
+    author_user = by.user if by is not None and by.is_agent else None
+    message = NewMessage(
+        body_text=body_text,
+        body_html=body_html,
+        author_user=author_user,
+        author_contact=None if author_user else requester,
+        attachments=attachments,
+        **(message_headers or {}),
+    )
+    spec = NewTicket(subject=subject, requester=requester, channel=channel, messages=[message], **options)  # type: ignore[arg-type]
+    return tickets_create_bulk([spec], by=by)[0]
+
+
+def _message_from(ticket: Ticket, new: NewMessage, channel: str, *, default_contact: Contact | None) -> Message:
+    _check_choice(new.kind, MessageKind, "kind")
+    if not (new.body_text.strip() or new.body_html.strip() or new.attachments):
+        raise TicketError("A message needs text or an attachment.", field="body_text")
+    return Message(
+        ticket=ticket,
+        kind=new.kind,
+        channel=channel,
+        author_user=new.author_user,
+        author_contact=None if new.author_user else (new.author_contact or default_contact),
+        body_text=new.body_text,
+        body_html=new.body_html,
+        message_id=new.message_id,
+        in_reply_to=new.in_reply_to,
+        references=new.references,
+        from_address=new.from_address,
+        to_addresses=new.to_addresses,
+        cc_addresses=new.cc_addresses,
+        created_at=new.created_at or ticket.created_at,
+    )
+
+
+def _track_message_times(ticket: Ticket, message: Message) -> None:
+    if message.kind != MessageKind.REPLY:
+        return
+    if message.author_user_id is not None:
+        ticket.last_agent_message_at = message.created_at
+        if ticket.first_responded_at is None:
+            ticket.first_responded_at = message.created_at
+    else:
+        ticket.last_customer_message_at = message.created_at
+
+
+# --- Changing one ticket --------------------------------------------------------------------------
+
+
+def _lock(ticket: Ticket | int) -> Ticket:
+    pk = ticket if isinstance(ticket, int) else ticket.pk
+    return Ticket.objects.select_for_update().get(pk=pk)
+
+
+def _not_closed(ticket: Ticket, what: str) -> None:
+    if ticket.status == Status.CLOSED:
+        raise TicketError(f"{ticket.reference} is closed; you cannot {what}.", field="status")
+
+
+def _save(ticket: Ticket, fields: Iterable[str], events: Sequence[TicketEvent], at: datetime) -> Ticket:
+    ticket.updated_at = at
+    ticket.save(update_fields=[*set(fields), "updated_at"])
+    TicketEvent.objects.bulk_create(events)
+    if events:
+        _publish_after_commit()
+    return ticket
+
+
+def _apply_status(ticket: Ticket, new: Status, by: Actor, at: datetime) -> tuple[list[str], list[TicketEvent]]:
+    current = Status(ticket.status)
+    try:
+        state.check_transition(current, new)
+    except state.IllegalTransition as exc:
+        raise TicketError(str(exc), field="status") from exc
+    changed = ["status"]
+    ticket.status = new
+    if new is Status.SOLVED:
+        ticket.solved_at = at
+        changed.append("solved_at")
+    elif new is Status.CLOSED:
+        ticket.closed_at = at
+        ticket.solved_at = ticket.solved_at or at
+        changed += ["closed_at", "solved_at"]
+    elif current is Status.SOLVED:  # reopened
+        ticket.solved_at = None
+        changed.append("solved_at")
+    return changed, [_event(ticket, by, EventAction.STATUS, field="status", old=current.value, new=new.value, at=at)]
+
+
+@transaction.atomic
+def ticket_change_status(*, ticket: Ticket, by: Actor, status: str) -> Ticket:
+    ticket = _lock(ticket)
+    new = Status(_check_choice(status, Status, "status"))
+    if new == ticket.status:
+        return ticket
+    if by.is_customer and new not in (Status.SOLVED, Status.CLOSED, Status.OPEN):
+        raise PermissionDenied("Customers can only close or reopen their tickets.")
+    at = timezone.now()
+    fields, events = _apply_status(ticket, new, by, at)
+    return _save(ticket, fields, events, at)
+
+
+@transaction.atomic
+def ticket_change_priority(*, ticket: Ticket, by: Actor, priority: str) -> Ticket:
+    _require_agent(by, "change the priority")
+    ticket = _lock(ticket)
+    _check_choice(priority, Priority, "priority")
+    _not_closed(ticket, "change its priority")
+    if priority == ticket.priority:
+        return ticket
+    at = timezone.now()
+    event = _event(ticket, by, EventAction.PRIORITY, field="priority", old=ticket.priority, new=priority, at=at)
+    ticket.priority = priority
+    return _save(ticket, ["priority"], [event], at)
+
+
+@transaction.atomic
+def ticket_assign(*, ticket: Ticket, by: Actor, assignee: User | None) -> Ticket:  # type: ignore[valid-type]
+    """Assign to an active agent (a member of the ticket's team, if it has one) or unassign with None."""
+    _require_agent(by, "assign tickets")
+    ticket = _lock(ticket)
+    _not_closed(ticket, "reassign it")
+    new_id = assignee.pk if assignee is not None else None
+    if new_id == ticket.assignee_id:
+        return ticket
+    if assignee is not None:
+        if not _active_agent_ids([assignee.pk]):
+            raise TicketError(f"{assignee} is not an active agent.", field="assignee")
+        if ticket.team_id and not _team_member_pairs([(assignee.pk, ticket.team_id)]):
+            raise TicketError(f"{assignee} is not a member of the ticket's team {ticket.team}.", field="assignee")
+    at = timezone.now()
+    old = ticket.assignee.get_username() if ticket.assignee_id else ""
+    event = _event(
+        ticket,
+        by,
+        EventAction.ASSIGNEE,
+        field="assignee",
+        old=old,
+        new=assignee.get_username() if assignee else "",
+        at=at,
+    )
+    ticket.assignee = assignee
+    return _save(ticket, ["assignee"], [event], at)
+
+
+@transaction.atomic
+def ticket_set_team(*, ticket: Ticket, by: Actor, team: Team | None) -> Ticket:
+    """Route to a team. An assignee who is not in the new team is unassigned (and that is recorded)."""
+    _require_agent(by, "route tickets")
+    ticket = _lock(ticket)
+    _not_closed(ticket, "route it")
+    new_id = team.pk if team else None
+    if new_id == ticket.team_id:
+        return ticket
+    at = timezone.now()
+    events = [_event(ticket, by, EventAction.TEAM, field="team", old=ticket.team or "", new=team or "", at=at)]
+    fields = ["team"]
+    if team is not None and ticket.assignee_id and not _team_member_pairs([(ticket.assignee_id, team.pk)]):
+        events.append(
+            _event(
+                ticket, by, EventAction.ASSIGNEE, field="assignee", old=ticket.assignee.get_username(), new="", at=at
+            )
+        )
+        ticket.assignee = None
+        fields.append("assignee")
+    ticket.team = team
+    return _save(ticket, fields, events, at)
+
+
+@transaction.atomic
+def ticket_set_type(*, ticket: Ticket, by: Actor, type: TicketType | None) -> Ticket:  # noqa: A002
+    _require_agent(by, "change the ticket type")
+    ticket = _lock(ticket)
+    _not_closed(ticket, "change its type")
+    if (type.pk if type else None) == ticket.type_id:
+        return ticket
+    if type is not None and not type.is_active:
+        raise TicketError(f"The ticket type {type} is retired.", field="type")
+    at = timezone.now()
+    event = _event(ticket, by, EventAction.TYPE, field="type", old=ticket.type or "", new=type or "", at=at)
+    ticket.type = type
+    return _save(ticket, ["type"], [event], at)
+
+
+@transaction.atomic
+def ticket_update_tags(*, ticket: Ticket, by: Actor, add: Iterable[str] = (), remove: Iterable[str] = ()) -> Ticket:
+    _require_agent(by, "tag tickets")
+    ticket = _lock(ticket)
+    _not_closed(ticket, "change its tags")
+    try:
+        to_remove = {Tag.normalize(n) for n in remove}
+    except Exception as exc:
+        raise TicketError(str(getattr(exc, "message", exc)), field="tags") from exc
+    wanted = _tags_by_name(add)
+    current = {t.name: t for t in ticket.tags.all()}
+    adding = [t for name, t in wanted.items() if name not in current and name not in to_remove]
+    removing = [t for name, t in current.items() if name in to_remove]
+    if not adding and not removing:
+        return ticket
+    at = timezone.now()
+    ticket.tags.add(*adding)
+    ticket.tags.remove(*removing)
+    before = sorted(current)
+    after = sorted((set(current) - to_remove) | {t.name for t in adding})
+    event = _event(ticket, by, EventAction.TAGS, field="tags", old=", ".join(before), new=", ".join(after), at=at)
+    return _save(ticket, [], [event], at)
+
+
+@transaction.atomic
+def ticket_update_cc(
+    *, ticket: Ticket, by: Actor, add: Iterable[Contact] = (), remove: Iterable[Contact] = ()
+) -> Ticket:
+    _require_agent(by, "change who is copied")
+    ticket = _lock(ticket)
+    _not_closed(ticket, "change who is copied")
+    current = set(TicketCC.objects.filter(ticket=ticket).values_list("contact_id", flat=True))
+    add_ids = {c.pk for c in add} - current - {ticket.requester_id}
+    remove_ids = {c.pk for c in remove} & current
+    if not add_ids and not remove_ids:
+        return ticket
+    at = timezone.now()
+    TicketCC.objects.bulk_create([TicketCC(ticket=ticket, contact_id=pk) for pk in add_ids])
+    TicketCC.objects.filter(ticket=ticket, contact_id__in=remove_ids).delete()
+    names = dict(Contact.objects.filter(pk__in=current | add_ids).values_list("pk", "name"))
+    event = _event(
+        ticket,
+        by,
+        EventAction.CC,
+        field="cc",
+        old=", ".join(sorted(names[i] for i in current)),
+        new=", ".join(sorted(names[i] for i in (current | add_ids) - remove_ids)),
+        at=at,
+    )
+    return _save(ticket, [], [event], at)
+
+
+@transaction.atomic
+def ticket_set_custom_fields(*, ticket: Ticket, by: Actor, values: Mapping[str, object]) -> Ticket:
+    """Set some custom fields (the others stay); every changed field is its own audit event."""
+    _require_agent(by, "change custom fields")
+    ticket = _lock(ticket)
+    _not_closed(ticket, "change its fields")
+    specs = account_selectors.custom_field_specs(CustomFieldEntity.TICKET)
+    new = _validate_custom_fields(values, specs, existing=ticket.custom_fields or {})
+    old = ticket.custom_fields or {}
+    at = timezone.now()
+    events = [
+        _event(ticket, by, EventAction.CUSTOM_FIELD, field=key, old=old.get(key, ""), new=new.get(key, ""), at=at)
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    ]
+    if not events:
+        return ticket
+    ticket.custom_fields = new
+    return _save(ticket, ["custom_fields"], events, at)
+
+
+# --- Conversation ---------------------------------------------------------------------------------
+
+
+def _add_message(ticket: Ticket, by: Actor, new: NewMessage, at: datetime) -> tuple[Message, list[TicketEvent]]:
+    message = _message_from(ticket, new, by.channel, default_contact=None)
+    message.created_at = at
+    message.save()
+    Attachment.objects.bulk_create(_build_attachments(message, new.attachments))
+    _track_message_times(ticket, message)
+    return message, [_event(ticket, by, EventAction.MESSAGE_ADDED, field=message.kind, message=message, at=at)]
+
+
+@transaction.atomic
+def ticket_reply(
+    *,
+    ticket: Ticket,
+    by: Actor,
+    body_text: str = "",
+    body_html: str = "",
+    attachments: Sequence[NewAttachment] = (),
+    status: str | None = None,
+    message_headers: Mapping[str, str] | None = None,
+) -> Message:
+    """A public reply by an agent or by a customer; moves the status as the state machine says.
+
+    A customer reply to a pending or solved ticket reopens it. Nobody replies to a closed ticket:
+    a customer's message then belongs in a follow-up ticket (see :func:`ticket_create_follow_up`).
+    """
+    ticket = _lock(ticket)
+    _not_closed(ticket, "reply to it")
+    at = timezone.now()
+    new = NewMessage(
+        body_text=body_text,
+        body_html=body_html,
+        kind=MessageKind.REPLY,
+        author_user=by.user if by.is_agent else None,
+        author_contact=by.contact,
+        attachments=attachments,
+        **(message_headers or {}),
+    )
+    if by.is_customer:
+        if status not in (None, ""):
+            raise PermissionDenied("Customers cannot set a status while replying.")
+        next_status = state.status_after_customer_message(Status(ticket.status))
+    else:
+        _require_agent(by, "reply as the desk")
+        requested = Status(_check_choice(status, Status, "status")) if status else None
+        next_status = state.status_after_agent_reply(Status(ticket.status), requested)
+    message, events = _add_message(ticket, by, new, at)
+    fields = ["first_responded_at", "last_customer_message_at", "last_agent_message_at"]
+    if next_status is not None:
+        status_fields, status_events = _apply_status(ticket, next_status, by, at)
+        fields += status_fields
+        events += status_events
+    _save(ticket, fields, events, at)
+    return message
+
+
+@transaction.atomic
+def ticket_add_note(
+    *, ticket: Ticket, by: Actor, body_text: str = "", body_html: str = "", attachments: Sequence[NewAttachment] = ()
+) -> Message:
+    """An internal note: agents only, never shown to customers, never changes the status."""
+    _require_agent(by, "write internal notes")
+    ticket = _lock(ticket)
+    at = timezone.now()
+    new = NewMessage(
+        body_text=body_text, body_html=body_html, kind=MessageKind.NOTE, author_user=by.user, attachments=attachments
+    )
+    message, events = _add_message(ticket, by, new, at)
+    _save(ticket, [], events, at)
+    return message
+
+
+@transaction.atomic
+def ticket_log_interaction(
+    *,
+    ticket: Ticket,
+    by: Actor,
+    kind: str,
+    body_text: str,
+    occurred_at: datetime | None = None,
+    duration_minutes: int | None = None,
+) -> Message:
+    """Log a phone call or meeting held with the customer as part of the timeline (agents only)."""
+    _require_agent(by, "log calls and meetings")
+    if kind not in (MessageKind.PHONE_CALL, MessageKind.MEETING):
+        raise TicketError("Log a phone_call or a meeting.", field="kind")
+    if duration_minutes is not None and not 0 <= duration_minutes <= 24 * 60:
+        raise TicketError("A duration is between 0 and 1440 minutes.", field="duration_minutes")
+    at = timezone.now()
+    if occurred_at is not None and occurred_at > at:
+        raise TicketError("A logged call or meeting cannot lie in the future.", field="occurred_at")
+    ticket = _lock(ticket)
+    new = NewMessage(body_text=body_text, kind=kind, author_user=by.user)
+    message, events = _add_message(ticket, by, new, at)
+    message.occurred_at = occurred_at or at
+    message.duration_minutes = duration_minutes
+    message.save(update_fields=["occurred_at", "duration_minutes"])
+    _save(ticket, [], events, at)
+    return message
+
+
+# --- Merging and linking --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def ticket_merge(*, source: Ticket, target: Ticket, by: Actor) -> Ticket:
+    """Merge ``source`` into ``target``: its messages move over, it is closed and points at the target.
+
+    The source requester and CCs are copied on the target so nobody drops out of the conversation.
+    """
+    _require_agent(by, "merge tickets")
+    if source.pk == target.pk:
+        raise TicketError("A ticket cannot be merged into itself.", field="target")
+    # Lock both in id order so two opposite merges cannot deadlock.
+    locked = {t.pk: t for t in Ticket.objects.select_for_update().filter(pk__in=[source.pk, target.pk]).order_by("pk")}
+    source, target = locked[source.pk], locked[target.pk]
+    if source.merged_into_id:
+        raise TicketError(f"{source.reference} was already merged into another ticket.", field="source")
+    if target.merged_into_id:
+        raise TicketError(f"{target.reference} was merged into another ticket; merge into that one.", field="target")
+    _not_closed(source, "merge it")
+    if target.status == Status.CLOSED:
+        raise TicketError(f"{target.reference} is closed; merge into an open ticket.", field="target")
+    at = timezone.now()
+    moved = Message.objects.filter(ticket=source).update(ticket=target)
+    cc_ids = set(TicketCC.objects.filter(ticket=source).values_list("contact_id", flat=True)) | {source.requester_id}
+    cc_ids -= set(TicketCC.objects.filter(ticket=target).values_list("contact_id", flat=True)) | {target.requester_id}
+    TicketCC.objects.bulk_create([TicketCC(ticket=target, contact_id=pk) for pk in cc_ids])
+    target.tags.add(*source.tags.all())
+    source_events = [_event(source, by, EventAction.MERGED_INTO, field="merged_into", new=target.reference, at=at)]
+    status_fields, status_events = _apply_status(source, Status.CLOSED, by, at)
+    source.merged_into = target
+    _save(source, ["merged_into", *status_fields], source_events + status_events, at)
+    target_events = [
+        _event(
+            target,
+            by,
+            EventAction.MERGED_FROM,
+            field="merged_from",
+            new=f"{source.reference} ({moved} messages)",
+            at=at,
+        )
+    ]
+    last_customer = (
+        Message.objects.filter(ticket=target, kind=MessageKind.REPLY, author_user__isnull=True)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    target.last_customer_message_at = last_customer
+    return _save(target, ["last_customer_message_at"], target_events, at)
+
+
+@transaction.atomic
+def ticket_link(*, source: Ticket, target: Ticket, by: Actor, kind: str = LinkKind.RELATED) -> TicketLink:
+    _check_choice(kind, LinkKind, "kind")
+    if source.pk == target.pk:
+        raise TicketError("A ticket cannot be linked to itself.", field="target")
+    if by.is_customer:
+        raise PermissionDenied("Customers cannot link tickets.")
+    link, created = TicketLink.objects.get_or_create(source=source, target=target, kind=kind)
+    if created:
+        at = timezone.now()
+        TicketEvent.objects.bulk_create(
+            [
+                _event(source, by, EventAction.LINKED, field=kind, new=target.reference, at=at),
+                _event(target, by, EventAction.LINKED, field=f"{kind}_of", new=source.reference, at=at),
+            ]
+        )
+        Ticket.objects.filter(pk__in=[source.pk, target.pk]).update(updated_at=at)
+        _publish_after_commit()
+    return link
+
+
+def ticket_create_follow_up(*, closed: Ticket, spec: NewTicket, by: Actor | None = None) -> Ticket:
+    """Open a new ticket for a message about a closed one, linked to it as its follow-up."""
+    with transaction.atomic():
+        ticket = tickets_create_bulk([spec], by=by)[0]
+        ticket_link(source=ticket, target=closed, by=by or Actor.system(), kind=LinkKind.FOLLOW_UP)
+    return ticket
