@@ -57,7 +57,7 @@ _EMAIL = re.compile(r"^[^\s@]+@[^\s@]+\.[^\s@]+$")
 
 
 def validate_key(key: str) -> str:
-    if not _KEY.match(key):
+    if not _KEY.fullmatch(key):
         raise ValueError("A key starts with a letter and holds only lower-case letters, digits and _ (50 at most).")
     return key
 
@@ -124,12 +124,12 @@ def _coerce(spec: FieldSpec, raw: object) -> JSONValue:  # noqa: C901, PLR0911, 
         return [choice for choice in spec.choices if choice in raw]
     if spec.type is FieldType.URL:
         text = str(raw).strip()
-        if not _URL.match(text) or len(text) > 2000:
+        if not _URL.fullmatch(text) or len(text) > 2000:
             raise ValueError("Enter a web address starting with http:// or https://.")
         return text
     if spec.type is FieldType.EMAIL:
         text = str(raw).strip()
-        if not _EMAIL.match(text) or len(text) > 254:
+        if not _EMAIL.fullmatch(text) or len(text) > 254:
             raise ValueError("Enter an email address.")
         return text
     raise ValueError(f"Unknown field type {spec.type}.")  # pragma: no cover - exhaustive enum

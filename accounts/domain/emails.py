@@ -58,7 +58,7 @@ def normalize_domain(domain: str) -> str:
     except UnicodeError as exc:
         raise InvalidEmail(f"{domain!r} is not a valid domain name.") from exc
     labels = value.split(".")
-    if len(value) > 253 or len(labels) < 2 or not all(_DOMAIN_LABEL.match(label) for label in labels):
+    if len(value) > 253 or len(labels) < 2 or not all(_DOMAIN_LABEL.fullmatch(label) for label in labels):
         raise InvalidEmail(f"{domain!r} is not a valid domain name.")
     if labels[-1].isdigit():
         raise InvalidEmail(f"{domain!r} is not a valid domain name.")
@@ -71,7 +71,7 @@ def normalize_email(address: str) -> str:
     if value.count("@") != 1:
         raise InvalidEmail(f"{address!r} is not a valid email address.")
     local, domain = value.rsplit("@", 1)
-    if not _LOCAL_PART.match(local):
+    if not _LOCAL_PART.fullmatch(local):
         raise InvalidEmail(f"{address!r} is not a valid email address.")
     return f"{local.lower()}@{normalize_domain(domain)}"
 
