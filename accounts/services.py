@@ -31,11 +31,23 @@ def _full_clean(obj: object, exclude: Iterable[str] = ()) -> None:
         raise AccountError("; ".join(f"{k}: {v}" for k, v in errors.items()), errors) from exc
 
 
-def _custom_values(entity: str, values: Mapping[str, object], existing: Mapping[str, object] | None = None) -> dict:
+def _custom_values(
+    entity: str,
+    values: Mapping[str, object],
+    existing: Mapping[str, object] | None = None,
+    *,
+    require: bool = True,
+) -> dict:
+    """Validate custom fields. ``existing`` merges a partial update; ``require=False`` checks only
+    the values given (a sender writing by email cannot be asked for a required field)."""
+    partial = existing is not None or not require
     try:
         return cf.validate_values(
-            selectors.custom_field_specs(entity), values, existing=existing, partial=existing is not None
-        )  # type: ignore[arg-type]
+            selectors.custom_field_specs(entity),
+            values,
+            existing=existing,
+            partial=partial,  # type: ignore[arg-type]
+        )
     except cf.CustomFieldError as exc:
         raise AccountError(str(exc), {f"custom_fields.{k}": v for k, v in exc.errors.items()}) from exc
 
@@ -105,9 +117,13 @@ def contact_create(
     link_by_domain: bool = True,
     extra_emails: Iterable[str] = (),
     custom_fields: Mapping[str, object] | None = None,
+    enforce_required_fields: bool = True,
     **profile: object,
 ) -> Contact:
-    """Create a person. With ``link_by_domain`` an unknown sender joins the organization owning their domain."""
+    """Create a person. With ``link_by_domain`` an unknown sender joins the organization owning their domain.
+
+    Intake passes ``enforce_required_fields=False``: an unknown sender cannot be asked for them.
+    """
     addresses = [a for a in [email, *extra_emails] if a]
     normalized: list[str] = []
     for address in addresses:
@@ -115,6 +131,7 @@ def contact_create(
             normalized.append(normalize_email(address))
         except InvalidEmail as exc:
             raise AccountError(str(exc), {"email": str(exc)}) from exc
+    normalized = list(dict.fromkeys(normalized))  # Ann@X and ann@x are one address, stored once
     taken = list(ContactEmail.objects.filter(email__in=normalized).values_list("email", flat=True))
     if taken:
         raise AccountError(f"{', '.join(taken)} already belongs to another contact.", {"email": "Already in use."})
@@ -123,7 +140,7 @@ def contact_create(
     contact = Contact(
         name=name.strip(),
         organization=organization,
-        custom_fields=_custom_values(CustomFieldEntity.CONTACT, custom_fields or {}),
+        custom_fields=_custom_values(CustomFieldEntity.CONTACT, custom_fields or {}, require=enforce_required_fields),
         **profile,
     )
     _full_clean(contact, exclude=["user"])
@@ -141,7 +158,7 @@ def contact_get_or_create_by_email(*, email: str, name: str = "") -> tuple[Conta
         return existing, False
     try:
         with transaction.atomic():
-            return contact_create(email=email, name=name), True
+            return contact_create(email=email, name=name, enforce_required_fields=False), True
     except IntegrityError:  # created concurrently by another worker
         existing = selectors.contact_by_email(email)
         if existing is None:
@@ -209,7 +226,11 @@ def agent_create(
     user_model = get_user_model()
     if user_model.objects.filter(username=username).exists():
         raise AccountError(f"The username {username} is taken.", {"username": "Taken."})
-    user = user_model(username=username, email=normalize_email(email), first_name=first_name, last_name=last_name)
+    try:
+        address = normalize_email(email)
+    except InvalidEmail as exc:
+        raise AccountError(str(exc), {"email": str(exc)}) from exc
+    user = user_model(username=username, email=address, first_name=first_name, last_name=last_name)
     user.is_staff = role == AgentRole.ADMIN
     if password:
         user.set_password(password)

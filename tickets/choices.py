@@ -80,3 +80,9 @@ class ViewVisibility(models.TextChoices):
     PERSONAL = "personal", _("Personal")
     SHARED = "shared", _("Shared with everyone")
     TEAM = "team", _("Shared with a team")
+
+
+class DeliveryStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")

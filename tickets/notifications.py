@@ -7,6 +7,7 @@ import logging
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
 from django.template.loader import render_to_string
 
 from tickets.choices import EventAction
@@ -19,14 +20,16 @@ logger = logging.getLogger(__name__)
 @subscribe(EventAction.ASSIGNEE)
 def queue_assignment_email(event: TicketEvent) -> None:
     """An agent assigned a ticket by somebody else is told by email, with a link to it."""
-    if not event.new_value:
+    if event.new_ref is None:
         return
-    user = get_user_model().objects.filter(username=event.new_value, is_active=True).only("email", "pk").first()
+    user = get_user_model().objects.filter(pk=event.new_ref, is_active=True).only("email", "pk").first()
     if user is None or not user.email or user.pk == event.actor_id:
         return
     from tickets.tasks import send_assignment_email_task
 
-    send_assignment_email_task.delay(event.pk, user.pk)
+    # Queued only if the publishing batch commits: a rolled-back batch is retried and must not mail twice.
+    event_id, user_id = event.pk, user.pk
+    transaction.on_commit(lambda: send_assignment_email_task.delay(event_id, user_id))
 
 
 def send_assignment_email(event: TicketEvent, user) -> None:  # noqa: ANN001 - a User

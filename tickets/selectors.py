@@ -68,10 +68,16 @@ def ticket_for(user: UserLike, key: int | str) -> Ticket:
 
 
 def messages_visible_to(user: UserLike, ticket: Ticket) -> QuerySet[Message]:
-    """The conversation of a ticket as ``user`` may see it: customers see public replies only."""
+    """The conversation of a ticket as ``user`` may see it: customers see public replies only.
+
+    Empty when ``user`` may not see the ticket at all.
+    """
     principal = principal_for(user)
+    condition = _scope_q(ticket_scope(principal), prefix="ticket__")
+    if condition is None:
+        return Message.objects.none()
     qs = (
-        Message.objects.filter(ticket=ticket)
+        Message.objects.filter(condition, ticket=ticket)
         .select_related("author_user", "author_contact")
         .prefetch_related("attachments")
     )

@@ -21,8 +21,8 @@ from django.utils import timezone
 from accounts import selectors as account_selectors
 from accounts.choices import CustomFieldEntity
 from accounts.domain import custom_fields as cf
-from accounts.models import AgentProfile, Contact, Organization, Team
-from tickets.choices import Channel, EventAction, LinkKind, MessageKind, Priority, Status
+from accounts.models import AgentProfile, Contact, ContactEmail, Organization, Team
+from tickets.choices import Channel, DeliveryStatus, EventAction, LinkKind, MessageKind, Priority, Status
 from tickets.domain import status as state
 from tickets.domain.files import safe_filename, sha256_hex, sniff_content_type
 from tickets.models import Attachment, Message, Tag, Ticket, TicketCC, TicketEvent, TicketLink, TicketType
@@ -122,6 +122,8 @@ class NewMessage:
     from_address: str = ""
     to_addresses: str = ""
     cc_addresses: str = ""
+    threading_rule: str = ""
+    quoted_text: str = ""
     attachments: Sequence[NewAttachment] = ()
 
 
@@ -147,6 +149,8 @@ class NewTicket:
     cc: Iterable[Contact] = ()
     custom_fields: Mapping[str, object] = field(default_factory=dict)
     created_at: datetime | None = None
+    # Email and imports cannot ask the sender for a required field: only the given values are checked.
+    enforce_required_fields: bool = True
 
 
 # --- Publishing ---------------------------------------------------------------------------------
@@ -180,6 +184,7 @@ def _event(
     new: object = "",
     message: Message | None = None,
     at: datetime | None = None,
+    new_ref: int | None = None,
 ) -> TicketEvent:
     return TicketEvent(
         ticket=ticket,
@@ -187,6 +192,7 @@ def _event(
         field=field,
         old_value="" if old is None else str(old),
         new_value="" if new is None else str(new),
+        new_ref=new_ref,
         message=message,
         actor=by.user,
         actor_contact=by.contact,
@@ -258,10 +264,16 @@ def _tags_by_name(names: Iterable[str]) -> dict[str, Tag]:
 
 
 def _validate_custom_fields(
-    values: Mapping[str, object], specs: Sequence[cf.FieldSpec], existing: Mapping | None = None
+    values: Mapping[str, object],
+    specs: Sequence[cf.FieldSpec],
+    existing: Mapping | None = None,
+    *,
+    require: bool = True,
 ) -> dict:
     try:
-        return cf.validate_values(specs, values, existing=existing, partial=existing is not None)  # type: ignore[arg-type]
+        return cf.validate_values(  # type: ignore[arg-type]
+            specs, values, existing=existing, partial=existing is not None or not require
+        )
     except cf.CustomFieldError as exc:
         raise TicketError(str(exc), errors={f"custom_fields.{k}": v for k, v in exc.errors.items()}) from exc
 
@@ -293,11 +305,12 @@ def _build_attachments(message: Message, files: Sequence[NewAttachment]) -> list
 
 
 @transaction.atomic
-def tickets_create_bulk(specs: Sequence[NewTicket], *, by: Actor | None = None) -> list[Ticket]:
+def tickets_create_bulk(specs: Sequence[NewTicket], *, by: Actor | None = None, publish: bool = True) -> list[Ticket]:
     """Open many tickets at once: the same rules and audit as :func:`ticket_create`, in a few queries.
 
     Used by ``ticket_create`` (one spec), imports and the demo data. All or nothing: one invalid
-    spec rejects the batch.
+    spec rejects the batch. ``publish=False`` (imports, demo data) records the audit events as
+    already published, so importing history sends no notifications or emails.
     """
     if not specs:
         return []
@@ -339,7 +352,9 @@ def tickets_create_bulk(specs: Sequence[NewTicket], *, by: Actor | None = None) 
                 organization=spec.organization if spec.organization is not None else spec.requester.organization,
                 assignee=spec.assignee,
                 team=spec.team,
-                custom_fields=_validate_custom_fields(spec.custom_fields, ticket_specs),
+                custom_fields=_validate_custom_fields(
+                    spec.custom_fields, ticket_specs, require=spec.enforce_required_fields
+                ),
                 created_at=created,
                 updated_at=max([created, *(m.created_at for m in spec.messages if m.created_at)]),
                 solved_at=created if status_value in (Status.SOLVED, Status.CLOSED) else None,
@@ -362,10 +377,10 @@ def tickets_create_bulk(specs: Sequence[NewTicket], *, by: Actor | None = None) 
             else Actor.agent(spec.messages[0].author_user, spec.channel)
         )
         events.append(_event(ticket, creator, EventAction.CREATED, new=ticket.subject, at=ticket.created_at))
-        for new in spec.messages:
+        for position, new in enumerate(spec.messages):
             message = _message_from(ticket, new, spec.channel, default_contact=spec.requester)
             messages.append(message)
-            _track_message_times(ticket, message)
+            _track_message_times(ticket, message, opening=position == 0)
         for name in {Tag.normalize(n) for n in spec.tags}:
             tag_links.append(Ticket.tags.through(ticket=ticket, tag=tags[name]))
         for contact in {c.pk: c for c in spec.cc if c.pk != spec.requester.pk}.values():
@@ -390,11 +405,15 @@ def tickets_create_bulk(specs: Sequence[NewTicket], *, by: Actor | None = None) 
     Attachment.objects.bulk_create(attachments)
     Ticket.tags.through.objects.bulk_create(tag_links)
     TicketCC.objects.bulk_create(cc_links)
+    if not publish:
+        for event in events:
+            event.published_at = now
     TicketEvent.objects.bulk_create(events)
     timed = [t for t in tickets if t.first_responded_at or t.last_customer_message_at or t.last_agent_message_at]
     if timed:
         Ticket.objects.bulk_update(timed, ["first_responded_at", "last_customer_message_at", "last_agent_message_at"])
-    _publish_after_commit()
+    if publish:
+        _publish_after_commit()
     return tickets
 
 
@@ -442,12 +461,20 @@ def _message_from(ticket: Ticket, new: NewMessage, channel: str, *, default_cont
         from_address=new.from_address,
         to_addresses=new.to_addresses,
         cc_addresses=new.cc_addresses,
+        threading_rule=new.threading_rule,
+        quoted_text=new.quoted_text,
         created_at=new.created_at or ticket.created_at,
     )
 
 
-def _track_message_times(ticket: Ticket, message: Message) -> None:
+def _track_message_times(ticket: Ticket, message: Message, *, opening: bool = False) -> None:
+    """Keep the response times. A ticket's opening message is the request itself, even when an
+    agent types it in for a caller: it never counts as the desk's first response."""
     if message.kind != MessageKind.REPLY:
+        return
+    if opening:
+        if message.author_user_id is None:
+            ticket.last_customer_message_at = message.created_at
         return
     if message.author_user_id is not None:
         ticket.last_agent_message_at = message.created_at
@@ -481,6 +508,7 @@ def _save(ticket: Ticket, fields: Iterable[str], events: Sequence[TicketEvent], 
 
 def _apply_status(ticket: Ticket, new: Status, by: Actor, at: datetime) -> tuple[list[str], list[TicketEvent]]:
     current = Status(ticket.status)
+    new = Status(new)  # the state machine returns its own enum; the identity checks below need TextChoices
     try:
         state.check_transition(current, new)
     except state.IllegalTransition as exc:
@@ -506,8 +534,11 @@ def ticket_change_status(*, ticket: Ticket, by: Actor, status: str) -> Ticket:
     new = Status(_check_choice(status, Status, "status"))
     if new == ticket.status:
         return ticket
-    if by.is_customer and new not in (Status.SOLVED, Status.CLOSED, Status.OPEN):
-        raise PermissionDenied("Customers can only close or reopen their tickets.")
+    if by.is_customer:
+        if new not in (Status.SOLVED, Status.CLOSED, Status.OPEN):
+            raise PermissionDenied("Customers can only close or reopen their tickets.")
+    else:
+        _require_agent(by, "change the status")
     at = timezone.now()
     fields, events = _apply_status(ticket, new, by, at)
     return _save(ticket, fields, events, at)
@@ -550,6 +581,7 @@ def ticket_assign(*, ticket: Ticket, by: Actor, assignee: User | None) -> Ticket
         field="assignee",
         old=old,
         new=assignee.get_username() if assignee else "",
+        new_ref=assignee.pk if assignee else None,
         at=at,
     )
     ticket.assignee = assignee
@@ -566,7 +598,9 @@ def ticket_set_team(*, ticket: Ticket, by: Actor, team: Team | None) -> Ticket:
     if new_id == ticket.team_id:
         return ticket
     at = timezone.now()
-    events = [_event(ticket, by, EventAction.TEAM, field="team", old=ticket.team or "", new=team or "", at=at)]
+    events = [
+        _event(ticket, by, EventAction.TEAM, field="team", old=ticket.team or "", new=team or "", new_ref=new_id, at=at)
+    ]
     fields = ["team"]
     if team is not None and ticket.assignee_id and not _team_member_pairs([(ticket.assignee_id, team.pk)]):
         events.append(
@@ -671,9 +705,12 @@ def ticket_set_custom_fields(*, ticket: Ticket, by: Actor, values: Mapping[str, 
 # --- Conversation ---------------------------------------------------------------------------------
 
 
-def _add_message(ticket: Ticket, by: Actor, new: NewMessage, at: datetime) -> tuple[Message, list[TicketEvent]]:
+def _add_message(
+    ticket: Ticket, by: Actor, new: NewMessage, at: datetime, *, delivery_status: str = ""
+) -> tuple[Message, list[TicketEvent]]:
     message = _message_from(ticket, new, by.channel, default_contact=None)
     message.created_at = at
+    message.delivery_status = delivery_status
     message.save()
     Attachment.objects.bulk_create(_build_attachments(message, new.attachments))
     _track_message_times(ticket, message)
@@ -694,7 +731,8 @@ def ticket_reply(
     """A public reply by an agent or by a customer; moves the status as the state machine says.
 
     A customer reply to a pending or solved ticket reopens it. Nobody replies to a closed ticket:
-    a customer's message then belongs in a follow-up ticket (see :func:`ticket_create_follow_up`).
+    a customer's message then belongs in a follow-up ticket (see :func:`ticket_create_linked`).
+    An agent's reply is queued for email when the requester has an address.
     """
     ticket = _lock(ticket)
     _not_closed(ticket, "reply to it")
@@ -716,7 +754,9 @@ def ticket_reply(
         _require_agent(by, "reply as the desk")
         requested = Status(_check_choice(status, Status, "status")) if status else None
         next_status = state.status_after_agent_reply(Status(ticket.status), requested)
-    message, events = _add_message(ticket, by, new, at)
+    emailed = by.is_agent and ContactEmail.objects.filter(contact_id=ticket.requester_id).exists()
+    queued = DeliveryStatus.QUEUED if emailed else ""
+    message, events = _add_message(ticket, by, new, at, delivery_status=queued)
     fields = ["first_responded_at", "last_customer_message_at", "last_agent_message_at"]
     if next_status is not None:
         status_fields, status_events = _apply_status(ticket, next_status, by, at)
@@ -733,6 +773,7 @@ def ticket_add_note(
     """An internal note: agents only, never shown to customers, never changes the status."""
     _require_agent(by, "write internal notes")
     ticket = _lock(ticket)
+    _not_closed(ticket, "add notes to it")
     at = timezone.now()
     new = NewMessage(
         body_text=body_text, body_html=body_html, kind=MessageKind.NOTE, author_user=by.user, attachments=attachments
@@ -762,6 +803,7 @@ def ticket_log_interaction(
     if occurred_at is not None and occurred_at > at:
         raise TicketError("A logged call or meeting cannot lie in the future.", field="occurred_at")
     ticket = _lock(ticket)
+    _not_closed(ticket, "log calls or meetings on it")
     new = NewMessage(body_text=body_text, kind=kind, author_user=by.user)
     message, events = _add_message(ticket, by, new, at)
     message.occurred_at = occurred_at or at
@@ -828,8 +870,7 @@ def ticket_link(*, source: Ticket, target: Ticket, by: Actor, kind: str = LinkKi
     _check_choice(kind, LinkKind, "kind")
     if source.pk == target.pk:
         raise TicketError("A ticket cannot be linked to itself.", field="target")
-    if by.is_customer:
-        raise PermissionDenied("Customers cannot link tickets.")
+    _require_agent(by, "link tickets")
     link, created = TicketLink.objects.get_or_create(source=source, target=target, kind=kind)
     if created:
         at = timezone.now()
@@ -844,9 +885,33 @@ def ticket_link(*, source: Ticket, target: Ticket, by: Actor, kind: str = LinkKi
     return link
 
 
-def ticket_create_follow_up(*, closed: Ticket, spec: NewTicket, by: Actor | None = None) -> Ticket:
-    """Open a new ticket for a message about a closed one, linked to it as its follow-up."""
+def ticket_create_linked(
+    *, related: Ticket, spec: NewTicket, by: Actor | None = None, kind: str = LinkKind.FOLLOW_UP
+) -> Ticket:
+    """Open a new ticket linked to ``related``: a follow-up of a closed ticket, or a message that
+    named a ticket its sender does not belong to (linked as related, for an agent to judge)."""
     with transaction.atomic():
         ticket = tickets_create_bulk([spec], by=by)[0]
-        ticket_link(source=ticket, target=closed, by=by or Actor.system(), kind=LinkKind.FOLLOW_UP)
+        # Linking is the desk's move: a customer writing about a closed ticket may not link tickets.
+        link_by = by if by is not None and not by.is_customer else Actor(channel=spec.channel)
+        ticket_link(source=ticket, target=related, by=link_by, kind=kind)
     return ticket
+
+
+@transaction.atomic
+def message_record_bounce(*, message: Message, reason: str) -> Message:
+    """A delivery failure report came back for ``message``: mark it failed and tell the agents on the ticket."""
+    message = Message.objects.select_for_update(of=("self",)).select_related("ticket").get(pk=message.pk)
+    message.delivery_status = DeliveryStatus.FAILED
+    message.delivery_error = f"Bounced: {reason}"[:2000]
+    message.save(update_fields=["delivery_status", "delivery_error"])
+    ticket = message.ticket
+    if ticket.status != Status.CLOSED:
+        sent = timezone.localtime(message.sent_at or message.created_at).strftime("%Y-%m-%d %H:%M")
+        recipients = message.to_addresses or "the requester"
+        ticket_add_note(
+            ticket=ticket,
+            by=Actor(channel=Channel.EMAIL),
+            body_text=f"The reply of {sent} to {recipients} could not be delivered.\n{reason}",
+        )
+    return message

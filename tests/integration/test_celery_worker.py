@@ -7,6 +7,7 @@ import time
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.conf import settings
 from django.core import mail
 
 from service_desk.celery import app
@@ -22,7 +23,9 @@ def redis_worker():
     app.conf.task_always_eager = False
     app.control.purge()
     try:
-        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        with start_worker(
+            app, pool="solo", perform_ping_check=False, shutdown_timeout=10, queues=settings.WORKER_QUEUES
+        ):
             yield
     finally:
         app.conf.task_always_eager = True

@@ -87,3 +87,14 @@ def test_agent_reply_opens_new_ticket_unless_status_chosen():
     assert status_after_agent_reply(Status.OPEN, None) is None
     assert status_after_agent_reply(Status.OPEN, Status.OPEN) is None
     assert status_after_agent_reply(Status.OPEN, Status.SOLVED) is Status.SOLVED
+
+
+def test_django_text_choices_values_are_accepted_and_compared_by_value():
+    from tickets.choices import Status as DjangoStatus
+
+    check_transition(DjangoStatus.OPEN, DjangoStatus.PENDING)
+    with pytest.raises(IllegalTransition):
+        check_transition(DjangoStatus.OPEN, Status.OPEN)
+    assert status_after_customer_message(DjangoStatus.SOLVED) is Status.OPEN
+    assert status_after_agent_reply("new", None) is Status.OPEN
+    assert status_after_agent_reply(DjangoStatus.OPEN, "open") is None

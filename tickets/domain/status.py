@@ -50,31 +50,37 @@ class IllegalTransition(ValueError):
         super().__init__(f"Cannot change status from {current.value} to {target.value}: {reason}.")
 
 
-def allowed_transitions(current: Status) -> frozenset[Status]:
-    return _TRANSITIONS[current]
+# Every function accepts any str with a status value (Django's TextChoices included) and
+# compares by value, never by identity.
 
 
-def can_transition(current: Status, target: Status) -> bool:
-    return target in _TRANSITIONS[current]
+def allowed_transitions(current: str) -> frozenset[Status]:
+    return _TRANSITIONS[Status(current)]
 
 
-def check_transition(current: Status, target: Status) -> None:
+def can_transition(current: str, target: str) -> bool:
+    return Status(target) in _TRANSITIONS[Status(current)]
+
+
+def check_transition(current: str, target: str) -> None:
     """Raise :class:`IllegalTransition` unless ``current -> target`` is allowed (same status is not a move)."""
-    if current is target or target not in _TRANSITIONS[current]:
-        raise IllegalTransition(current, target)
+    now, then = Status(current), Status(target)
+    if now == then or then not in _TRANSITIONS[now]:
+        raise IllegalTransition(now, then)
 
 
-def status_after_customer_message(current: Status) -> Status | None:
+def status_after_customer_message(current: str) -> Status | None:
     """The status a ticket moves to when its customer writes; ``None`` to leave it (or closed: follow-up)."""
-    if current in (Status.PENDING, Status.SOLVED):
+    if Status(current) in (Status.PENDING, Status.SOLVED):
         return Status.OPEN
     return None
 
 
-def status_after_agent_reply(current: Status, requested: Status | None) -> Status | None:
+def status_after_agent_reply(current: str, requested: str | None) -> Status | None:
     """An agent's public reply opens a new ticket unless the agent chose a status explicitly."""
-    if requested is not None and requested is not current:
-        return requested
-    if current is Status.NEW:
+    now = Status(current)
+    if requested is not None and Status(requested) != now:
+        return Status(requested)
+    if now == Status.NEW:
         return Status.OPEN
     return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from tickets.choices import Channel, MessageKind
+from tickets.choices import Channel, DeliveryStatus, MessageKind
 
 
 class Message(models.Model):
@@ -31,6 +31,15 @@ class Message(models.Model):
     from_address = models.CharField(max_length=998, blank=True)
     to_addresses = models.TextField(blank=True)
     cc_addresses = models.TextField(blank=True)
+    # Which threading rule placed an incoming message on this ticket (in_reply_to, subject_token, ...).
+    threading_rule = models.CharField(max_length=30, blank=True)
+    # The quoted earlier text and signature split off an incoming message (shown one click away).
+    quoted_text = models.TextField(blank=True)
+    # Outgoing email of agent replies: queued -> sent, or failed with the reason.
+    delivery_status = models.CharField(max_length=10, choices=DeliveryStatus.choices, blank=True)
+    delivery_error = models.TextField(blank=True)
+    delivery_attempts = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:

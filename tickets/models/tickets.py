@@ -160,6 +160,8 @@ class TicketEvent(models.Model):
     field = models.CharField(max_length=60, blank=True)
     old_value = models.TextField(blank=True)
     new_value = models.TextField(blank=True)
+    # The id behind ``new_value`` where there is one (the assigned user, the team), for subscribers.
+    new_ref = models.BigIntegerField(null=True, blank=True)
     message = models.ForeignKey("tickets.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -170,6 +172,11 @@ class TicketEvent(models.Model):
     channel = models.CharField(max_length=10, choices=Channel.choices)
     created_at = models.DateTimeField()
     published_at = models.DateTimeField(null=True, blank=True)
+    # A subscriber that fails is retried with backoff; after the last attempt the event is set
+    # aside (published, with the error kept) so one bad event never blocks the ones behind it.
+    publish_attempts = models.PositiveSmallIntegerField(default=0)
+    publish_error = models.TextField(blank=True)
+    publish_not_before = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
