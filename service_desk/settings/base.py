@@ -91,6 +91,8 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+# Redis redelivers an unacknowledged task after this long: longer than the longest task (time limit 300 s).
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = VAR_DIR / "celery" / "queue"
     _processed_dir = VAR_DIR / "celery" / "processed"
@@ -98,6 +100,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     for _folder in (_queue_dir, _processed_dir, _control_dir):
         _folder.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 3600,
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_processed_dir),
@@ -114,9 +117,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Separate queues so a flood of intake never delays outgoing replies or timers.
 CELERY_TASK_ROUTES = {
     "tickets.tasks.*": {"queue": "default"},
+    "channels_intake.tasks.process_inbound_task": {"queue": "intake"},
+    "channels_intake.tasks.poll_*": {"queue": "intake"},
+    "channels_intake.tasks.requeue_stranded_inbound_task": {"queue": "intake"},
+    "channels_intake.tasks.send_*": {"queue": "outbound"},
 }
+# The queues every worker of this deployment consumes (rundesk, docker-compose).
+WORKER_QUEUES = ["default", "intake", "outbound"]
+
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The beat schedule is code, reviewed like code.
 CELERY_BEAT_SCHEDULE = {
@@ -125,6 +136,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tickets.tasks.publish_ticket_events_task",
         "schedule": 30.0,
     },
+    "poll-mailboxes": {"task": "channels_intake.tasks.poll_mailboxes_task", "schedule": 60.0},
+    # Stored messages whose processing task was lost (killed worker, emptied broker) are re-queued.
+    "requeue-stranded-inbound": {"task": "channels_intake.tasks.requeue_stranded_inbound_task", "schedule": 120.0},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -173,6 +187,14 @@ SERVICE_DESK_NAME = env.str("SERVICE_DESK_NAME", default="Service Desk")
 # Tickets are referred to as "<prefix>-<number>", for example SD-1042.
 TICKET_REFERENCE_PREFIX = env.str("TICKET_REFERENCE_PREFIX", default="SD")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# Domain of the Message-IDs we generate; empty takes the domain of DEFAULT_FROM_EMAIL.
+EMAIL_MESSAGE_ID_DOMAIN = env.str("EMAIL_MESSAGE_ID_DOMAIN", default="")
+
+# --- Intake -------------------------------------------------------------------
+INTAKE_MAX_RAW_BYTES = env.int("INTAKE_MAX_RAW_BYTES", default=50 * 1024 * 1024)
+WEB_FORM_PER_IP_PER_HOUR = env.int("WEB_FORM_PER_IP_PER_HOUR", default=20)
+WEB_FORM_PER_ADDRESS_PER_HOUR = env.int("WEB_FORM_PER_ADDRESS_PER_HOUR", default=5)
+ACKNOWLEDGEMENTS_PER_HOUR = env.int("ACKNOWLEDGEMENTS_PER_HOUR", default=3)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

@@ -7,7 +7,7 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ.setdefault("SERVICE_DESK_VAR_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "var", "test"))
 
 from .base import *  # noqa: E402, F403
-from .base import VAR_DIR  # noqa: E402
+from .base import VAR_DIR, env  # noqa: E402
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -19,5 +19,6 @@ STORAGES = {
 }
 # Unit and integration tests call tasks in-process; the Celery test that proves the real
 # broker path starts a worker against Redis itself.
-CELERY_TASK_ALWAYS_EAGER = True
+# A worker process started by a test sets CELERY_TASK_ALWAYS_EAGER=false.
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 CELERY_TASK_EAGER_PROPAGATES = True

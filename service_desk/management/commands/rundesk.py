@@ -37,7 +37,7 @@ class Command(BaseCommand):
             "web": [python, "manage.py", "runserver", f"{options['host']}:{options['port']}", "--noreload"],
             "worker": [
                 python, "-m", "celery", "-A", "service_desk", "worker", "--loglevel", "INFO",
-                "--concurrency", str(options["concurrency"]), "--queues", "default",
+                "--concurrency", str(options["concurrency"]), "--queues", ",".join(settings.WORKER_QUEUES),
             ],
             "beat": [
                 python, "-m", "celery", "-A", "service_desk", "beat", "--loglevel", "INFO",

@@ -1,0 +1,91 @@
+"""Thin Celery tasks for intake and outbound mail: primitive ids in, a service call, nothing else."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.core.cache import cache
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+STRANDED_AFTER = timedelta(minutes=2)
+
+
+@shared_task(name="channels_intake.tasks.process_inbound_task", ignore_result=True, acks_late=True)
+def process_inbound_task(inbound_id: int) -> str:
+    from channels_intake.services import inbound_process
+
+    return inbound_process(inbound_id).outcome
+
+
+@shared_task(name="channels_intake.tasks.requeue_stranded_inbound_task", ignore_result=True)
+def requeue_stranded_inbound_task(limit: int = 1000) -> int:
+    """Re-queue stored messages whose processing never finished (a lost task, an emptied broker)."""
+    from channels_intake.models import InboundMessage, Outcome
+
+    ids = list(
+        InboundMessage.objects.filter(outcome=Outcome.PENDING, received_at__lt=timezone.now() - STRANDED_AFTER)
+        .order_by("received_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    for inbound_id in ids:
+        process_inbound_task.delay(inbound_id)
+    if ids:
+        logger.info("Re-queued %s stranded inbound messages.", len(ids))
+    return len(ids)
+
+
+@shared_task(name="channels_intake.tasks.poll_mailboxes_task", ignore_result=True)
+def poll_mailboxes_task() -> int:
+    from channels_intake.models import Mailbox
+
+    ids = list(Mailbox.objects.filter(enabled=True).exclude(host="").values_list("id", flat=True))
+    for mailbox_id in ids:
+        poll_mailbox_task.delay(mailbox_id)
+    return len(ids)
+
+
+@shared_task(name="channels_intake.tasks.poll_mailbox_task", ignore_result=True, acks_late=True)
+def poll_mailbox_task(mailbox_id: int) -> int:
+    """Poll one mailbox; a lock keeps two pollers (two beats, a slow server) off the same mailbox."""
+    from channels_intake.services import mailbox_poll
+
+    lock = f"intake:poll:{mailbox_id}"
+    if not cache.add(lock, "1", timeout=600):
+        logger.info("Mailbox %s is being polled already.", mailbox_id)
+        return 0
+    try:
+        return mailbox_poll(mailbox_id)
+    finally:
+        cache.delete(lock)
+
+
+@shared_task(
+    name="channels_intake.tasks.send_reply_email_task",
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(OSError,),
+    retry_backoff=30,
+    retry_backoff_max=1800,
+    max_retries=10,
+)
+def send_reply_email_task(message_id: int) -> str:
+    from channels_intake.outbound import reply_email_send
+
+    return reply_email_send(message_id)
+
+
+@shared_task(
+    name="channels_intake.tasks.send_acknowledgement_task",
+    ignore_result=True,
+    autoretry_for=(OSError,),
+    retry_backoff=30,
+    max_retries=5,
+)
+def send_acknowledgement_task(ticket_id: int) -> bool:
+    from channels_intake.outbound import acknowledgement_send
+
+    return acknowledgement_send(ticket_id)
