@@ -59,6 +59,12 @@ class Mailbox(models.Model):
     def __str__(self) -> str:
         return f"{self.name} <{self.email_address}>"
 
+    def save(self, *args: object, **kwargs: object) -> None:
+        super().save(*args, **kwargs)
+        from channels_intake.services import forget_own_addresses
+
+        forget_own_addresses()
+
     def rotate_ingest_token(self) -> str:
         """Set a new HTTP ingest secret and return it (shown once; only its hash is kept)."""
         token = secrets.token_urlsafe(32)

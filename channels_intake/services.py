@@ -9,6 +9,7 @@ number of times for the same row and acts once.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
@@ -130,8 +131,22 @@ def inbound_process(inbound_id: int) -> InboundMessage:
             logger.exception("Inbound message %s could not be processed", row.pk)
             _quarantine(row, f"Internal error: {type(exc).__name__}: {exc}")
         row.processed_at = timezone.now()
-        row.save()
+        # Never write the raw bytes back: they are stored once, as received.
+        row.save(update_fields=_PROCESSING_FIELDS)
     return row
+
+
+_PROCESSING_FIELDS = [
+    "outcome",
+    "reason",
+    "attempts",
+    "processed_at",
+    "ticket",
+    "message",
+    "threading_rule",
+    "subject",
+    "from_address",
+]
 
 
 def inbound_retry(inbound: InboundMessage) -> InboundMessage:
@@ -151,12 +166,30 @@ def _quarantine(row: InboundMessage, reason: str) -> None:
     row.message = None
 
 
-def own_addresses() -> set[str]:
+_OWN_ADDRESSES_TTL = 30.0
+_own_addresses_cache: tuple[float, frozenset[str]] = (0.0, frozenset())
+
+
+def own_addresses() -> frozenset[str]:
+    """Our own addresses (every mailbox and DEFAULT_FROM_EMAIL), re-read at most every 30 s."""
+    global _own_addresses_cache
+    loaded_at, cached = _own_addresses_cache
+    now = time.monotonic()
+    if cached and now - loaded_at < _OWN_ADDRESSES_TTL:
+        return cached
     from email.utils import parseaddr
 
     addresses = {a.lower() for a in Mailbox.objects.values_list("email_address", flat=True)}
     addresses.add(parseaddr(settings.DEFAULT_FROM_EMAIL)[1].lower())
-    return {a for a in addresses if a}
+    fresh = frozenset(a for a in addresses if a)
+    _own_addresses_cache = (now, fresh)
+    return fresh
+
+
+def forget_own_addresses() -> None:
+    """Drop the cache (a mailbox was added or changed)."""
+    global _own_addresses_cache
+    _own_addresses_cache = (0.0, frozenset())
 
 
 def _channel_for(row: InboundMessage) -> str:

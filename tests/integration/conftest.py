@@ -173,3 +173,13 @@ def dovecot():
     except subprocess.TimeoutExpired:
         process.kill()
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_own_addresses():
+    """The intake caches our own addresses per process; each test starts from its own database."""
+    from channels_intake.services import forget_own_addresses
+
+    forget_own_addresses()
+    yield
+    forget_own_addresses()
