@@ -10,6 +10,7 @@ from the services.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,22 +27,31 @@ from django.utils.translation import gettext_lazy as _
 from accounts import selectors as account_selectors
 from accounts.admin import EstimatedCountPaginator
 from accounts.choices import CustomFieldEntity
-from tickets import services
+from tickets import services, sla
 from tickets.choices import Status
 from tickets.domain import status as state
 from tickets.domain.references import parse_reference
 from tickets.models import (
     Attachment,
+    BusinessCalendar,
+    BusinessHours,
+    EscalationLevel,
+    Holiday,
     Macro,
     Message,
+    Notification,
     SavedView,
+    SLAEscalation,
+    SLAPause,
     SLAPolicy,
+    SLAPolicyRule,
     SLATarget,
     Tag,
     Ticket,
     TicketCC,
     TicketEvent,
     TicketLink,
+    TicketSLAClock,
     TicketType,
 )
 
@@ -155,11 +165,86 @@ class SLATargetInline(admin.TabularInline):
     extra = 0
 
 
+class EscalationLevelInline(admin.TabularInline):
+    model = EscalationLevel
+    extra = 0
+    autocomplete_fields = ["move_to_team"]
+
+
+class SLAConfigChangeMixin:
+    """Saving or deleting SLA configuration bumps its version and recomputes the tickets it governs
+    (after commit, in a task): each admin names what changed with ``changed(obj)``."""
+
+    def changed(self, obj: Any) -> None:
+        raise NotImplementedError
+
+    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)  # type: ignore[misc]
+        self.changed(form.instance)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        before = copy.copy(obj)  # deleting clears obj.pk
+        super().delete_model(request, obj)  # type: ignore[misc]
+        self.changed(before)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        objects = list(queryset)
+        super().delete_queryset(request, queryset)  # type: ignore[misc]
+        for obj in objects:
+            self.changed(obj)
+
+
+class BusinessHoursInline(admin.TabularInline):
+    model = BusinessHours
+    extra = 0
+
+
+class HolidayInline(admin.TabularInline):
+    model = Holiday
+    extra = 0
+
+
+@admin.register(BusinessCalendar)
+class BusinessCalendarAdmin(SLAConfigChangeMixin, admin.ModelAdmin):
+    inlines = [BusinessHoursInline, HolidayInline]
+    list_display = ["name", "time_zone", "always_open", "updated_at"]
+    list_filter = ["always_open", "time_zone"]
+    search_fields = ["name"]
+    readonly_fields = ["created_at", "updated_at"]
+
+    def changed(self, obj: BusinessCalendar) -> None:
+        if obj.pk:
+            sla.calendar_changed(obj.pk)
+
+
+@admin.register(BusinessHours)
+class BusinessHoursAdmin(SLAConfigChangeMixin, admin.ModelAdmin):
+    list_display = ["calendar", "weekday", "opens_at", "closes_at"]
+    list_filter = ["calendar", "weekday"]
+    list_select_related = ["calendar"]
+
+    def changed(self, obj: BusinessHours) -> None:
+        sla.calendar_changed(obj.calendar_id)
+
+
+@admin.register(Holiday)
+class HolidayAdmin(SLAConfigChangeMixin, admin.ModelAdmin):
+    list_display = ["date", "name", "yearly", "calendar"]
+    list_filter = ["calendar", "yearly"]
+    list_select_related = ["calendar"]
+    search_fields = ["name"]
+    date_hierarchy = "date"
+
+    def changed(self, obj: Holiday) -> None:
+        sla.calendar_changed(obj.calendar_id)
+
+
 @admin.register(SLAPolicy)
-class SLAPolicyAdmin(admin.ModelAdmin):
-    inlines = [SLATargetInline]
-    list_display = ["name", "is_default", "short_description", "created_at"]
+class SLAPolicyAdmin(SLAConfigChangeMixin, admin.ModelAdmin):
+    inlines = [SLATargetInline, EscalationLevelInline]
+    list_display = ["name", "is_default", "calendar", "warning_percent", "short_description", "created_at"]
     list_filter = ["is_default"]
+    list_select_related = ["calendar"]
     search_fields = ["name"]
     readonly_fields = ["created_at"]
 
@@ -167,13 +252,52 @@ class SLAPolicyAdmin(admin.ModelAdmin):
     def short_description(self, obj: SLAPolicy) -> str:
         return _short(obj.description)
 
+    def changed(self, obj: SLAPolicy) -> None:
+        if obj.pk:
+            sla.policy_changed(obj.pk)
+
 
 @admin.register(SLATarget)
-class SLATargetAdmin(admin.ModelAdmin):
+class SLATargetAdmin(SLAConfigChangeMixin, admin.ModelAdmin):
     list_display = ["policy", "priority", "first_response_minutes", "next_response_minutes", "resolution_minutes"]
     list_filter = ["priority", "policy"]
     list_select_related = ["policy"]
     search_fields = ["policy__name"]
+
+    def changed(self, obj: SLATarget) -> None:
+        sla.policy_changed(obj.policy_id)
+
+
+@admin.register(EscalationLevel)
+class EscalationLevelAdmin(SLAConfigChangeMixin, admin.ModelAdmin):
+    list_display = [
+        "policy",
+        "target",
+        "percent",
+        "notify_assignee",
+        "notify_team_lead",
+        "notify_account_manager",
+        "raise_priority",
+        "move_to_team",
+        "add_note",
+    ]
+    list_filter = ["target", "policy"]
+    list_select_related = ["policy", "move_to_team"]
+    autocomplete_fields = ["move_to_team"]
+
+    def changed(self, obj: EscalationLevel) -> None:
+        sla.policy_changed(obj.policy_id)
+
+
+@admin.register(SLAPolicyRule)
+class SLAPolicyRuleAdmin(admin.ModelAdmin):
+    """Rules apply to tickets created (or whose type changes) after the change; existing tickets keep
+    their policy (``sla.selection_changed`` chooses again for active tickets when that is wanted)."""
+
+    list_display = ["kind", "position", "tier", "ticket_type", "channel", "policy"]
+    list_filter = ["kind", "policy"]
+    list_select_related = ["policy", "ticket_type"]
+    list_editable = ["position"]
 
 
 # --- Tickets --------------------------------------------------------------------------------------
@@ -597,3 +721,60 @@ class TicketCCAdmin(TicketNumberSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmi
     search_fields = ["contact__name", "contact__emails__email"]
     raw_id_fields = ["ticket", "contact"]
     ordering = ["-id"]
+
+
+# --- SLA state of tickets (read-only: written by tickets.sla) -------------------------------------
+
+
+@admin.register(TicketSLAClock)
+class TicketSLAClockAdmin(TicketNumberSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["ticket", "target", "cycle", "state", "policy_name", "priority", "due_at", "met_at", "breached_at"]
+    list_filter = ["target", "state", "priority", ("breached_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["ticket"]
+    search_fields = ["policy_name"]
+    search_help_text = _("A ticket reference such as SD-1042, or a policy name.")
+    raw_id_fields = ["ticket", "policy"]
+    ordering = ["-id"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+
+@admin.register(SLAPause)
+class SLAPauseAdmin(TicketNumberSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["ticket", "status", "started_at", "ended_at"]
+    list_filter = ["status"]
+    list_select_related = ["ticket"]
+    search_help_text = _("A ticket reference such as SD-1042.")
+    raw_id_fields = ["ticket"]
+    ordering = ["-id"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+
+@admin.register(SLAEscalation)
+class SLAEscalationAdmin(TicketNumberSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["ticket", "target", "percent", "due_at", "fired_at", "short_outcome"]
+    list_filter = ["target", "percent", ("fired_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["ticket"]
+    search_help_text = _("A ticket reference such as SD-1042.")
+    raw_id_fields = ["ticket", "clock"]
+    ordering = ["-id"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    @admin.display(description=_("outcome"))
+    def short_outcome(self, obj: SLAEscalation) -> str:
+        return _short(obj.outcome, 60)
+
+
+@admin.register(Notification)
+class NotificationAdmin(TicketNumberSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["title", "recipient", "kind", "created_at", "read_at", "email_status", "email_sent_at"]
+    list_filter = ["kind", "email_status", ("read_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["recipient", "ticket"]
+    search_fields = ["title", "recipient__username"]
+    search_help_text = _("A ticket reference such as SD-1042, a title or a username.")
+    raw_id_fields = ["recipient", "ticket", "escalation"]
+    ordering = ["-id"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator

@@ -7,4 +7,4 @@ class TicketsConfig(AppConfig):
 
     def ready(self) -> None:
         # Register the event subscribers.
-        from tickets import notifications  # noqa: F401
+        from tickets import notifications, sla  # noqa: F401

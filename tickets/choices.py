@@ -69,6 +69,8 @@ class EventAction(models.TextChoices):
     MERGED_INTO = "merged_into", _("Merged into another ticket")
     MERGED_FROM = "merged_from", _("Another ticket merged in")
     LINKED = "linked", _("Linked")
+    # SLA clocks: a target met, a warning, a breach or a further escalation (field: the target).
+    SLA = "sla", _("SLA")
 
 
 class LinkKind(models.TextChoices):

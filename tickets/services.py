@@ -22,6 +22,7 @@ from accounts import selectors as account_selectors
 from accounts.choices import CustomFieldEntity
 from accounts.domain import custom_fields as cf
 from accounts.models import AgentProfile, Contact, ContactEmail, Organization, Team
+from tickets import sla
 from tickets.choices import Channel, DeliveryStatus, EventAction, LinkKind, MessageKind, Priority, Status
 from tickets.domain import status as state
 from tickets.domain.files import safe_filename, sha256_hex, sniff_content_type
@@ -412,6 +413,7 @@ def tickets_create_bulk(specs: Sequence[NewTicket], *, by: Actor | None = None, 
     timed = [t for t in tickets if t.first_responded_at or t.last_customer_message_at or t.last_agent_message_at]
     if timed:
         Ticket.objects.bulk_update(timed, ["first_responded_at", "last_customer_message_at", "last_agent_message_at"])
+    sla.tickets_sla_start(tickets, at=now, imported=not publish)
     if publish:
         _publish_after_commit()
     return tickets
@@ -498,9 +500,11 @@ def _not_closed(ticket: Ticket, what: str) -> None:
 
 
 def _save(ticket: Ticket, fields: Iterable[str], events: Sequence[TicketEvent], at: datetime) -> Ticket:
+    # The SLA clocks follow what the events say happened (replies, status, priority, type).
+    sla_fields, sla_events = sla.ticket_sla_refresh(ticket, events=events, at=at)
     ticket.updated_at = at
-    ticket.save(update_fields=[*set(fields), "updated_at"])
-    TicketEvent.objects.bulk_create(events)
+    ticket.save(update_fields=[*set(fields), *sla_fields, "updated_at"])
+    TicketEvent.objects.bulk_create([*events, *sla_events])
     if events:
         _publish_after_commit()
     return ticket

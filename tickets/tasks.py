@@ -29,3 +29,42 @@ def send_assignment_email_task(event_id: int, user_id: int) -> None:
     if event is None or user is None:
         return
     send_assignment_email(event, user)
+
+
+# --- SLA --------------------------------------------------------------------------------------------
+
+
+@shared_task(name="tickets.tasks.sla_sweep_task", ignore_result=True)
+def sla_sweep_task() -> int:
+    """Beat, every 15 s: fire the escalations that fell due, oldest first (a budget below the time limit)."""
+    from tickets import sla
+
+    return sla.sla_sweep(time_budget=180).fired
+
+
+@shared_task(
+    name="tickets.tasks.send_notification_emails_task",
+    ignore_result=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def send_notification_emails_task(
+    escalation_ids: list[int] | None = None, notification_ids: list[int] | None = None
+) -> int:
+    """Email the given notifications (after a sweep commits), or any still pending (beat catch-up)."""
+    from tickets import sla
+
+    return sla.notifications_send_emails(escalation_ids=escalation_ids, notification_ids=notification_ids)
+
+
+@shared_task(name="tickets.tasks.sla_recompute_task", ignore_result=True)
+def sla_recompute_task(
+    calendar_id: int | None = None, policy_id: int | None = None, organization_id: int | None = None, reselect: int = 0
+) -> int:
+    """Recompute due dates after a calendar, policy or selection change."""
+    from tickets import sla
+
+    return sla.sla_recompute_for(
+        calendar_id=calendar_id, policy_id=policy_id, organization_id=organization_id, reselect=bool(reselect)
+    )

@@ -136,6 +136,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tickets.tasks.publish_ticket_events_task",
         "schedule": 30.0,
     },
+    # SLA escalations fall due continuously: sweep often so each fires within 60 s of its moment. A sweep
+    # queued while the workers were down expires; the first one after a restart catches up in due order.
+    "sla-sweep": {"task": "tickets.tasks.sla_sweep_task", "schedule": 15.0, "options": {"expires": 60}},
+    # Notification emails whose after-commit task never ran (broker down, worker killed).
+    "sla-notification-emails": {"task": "tickets.tasks.send_notification_emails_task", "schedule": 60.0},
     "poll-mailboxes": {"task": "channels_intake.tasks.poll_mailboxes_task", "schedule": 60.0},
     # Stored messages whose processing task was lost (killed worker, emptied broker) are re-queued.
     "requeue-stranded-inbound": {"task": "channels_intake.tasks.requeue_stranded_inbound_task", "schedule": 120.0},

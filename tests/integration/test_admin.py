@@ -14,6 +14,7 @@ from django.db import connection
 from django.forms import MultiWidget
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.admin import EstimatedCountPaginator
 from accounts.choices import AgentRole, CustomFieldEntity
@@ -28,14 +29,22 @@ from accounts.models import (
     Skill,
 )
 from tests import factories
-from tickets import services
+from tickets import services, sla
 from tickets.choices import EventAction, Priority, Status, ViewVisibility
 from tickets.models import (
     Attachment,
+    BusinessCalendar,
+    BusinessHours,
+    EscalationLevel,
+    Holiday,
     Macro,
     Message,
+    Notification,
     SavedView,
+    SLAEscalation,
+    SLAPause,
     SLAPolicy,
+    SLAPolicyRule,
     SLATarget,
     Tag,
     Ticket,
@@ -122,7 +131,37 @@ def desk(admin_user):
             sha256=f"{i:064d}",
         )
         services.ticket_link(source=ticket, target=tickets[(i + 1) % ROWS], by=by)
+    _sla_rows(policies, teams, types, tickets)
     return {"teams": teams, "agents": agents, "tickets": tickets, "contacts": contacts, "tags": tags}
+
+
+def _sla_rows(policies: list, teams: list, types: list, tickets: list) -> None:
+    """SLA configuration rows, the tickets' clocks and escalations from the SLA service, and pauses and
+    notifications as it writes them (without moving the tickets' status, which other tests count)."""
+    for i, policy in enumerate(policies):
+        calendar = BusinessCalendar.objects.create(name=f"Calendar {i}")
+        BusinessHours.objects.create(calendar=calendar, weekday=i % 5, opens_at=dt.time(9), closes_at=dt.time(17))
+        Holiday.objects.create(calendar=calendar, date=dt.date(2025, 12, 1 + i), name=f"Holiday {i}")
+        policy.calendar = calendar
+        policy.save(update_fields=["calendar"])
+        SLATarget.objects.create(
+            policy=policy, priority=Priority.NORMAL, first_response_minutes=60, resolution_minutes=480
+        )
+        SLAPolicyRule.objects.create(position=i, policy=policy, kind="ticket_type", ticket_type=types[i])
+        EscalationLevel.objects.create(policy=policy, percent=50 + i, notify_team_lead=True, move_to_team=teams[i])
+        sla.policy_changed(policy)
+    sla.sla_recompute([t.pk for t in tickets])
+    now = timezone.now()
+    for ticket in tickets:
+        SLAPause.objects.create(ticket=ticket, status=Status.PENDING, started_at=now, ended_at=now)
+        Notification.objects.create(
+            recipient=ticket.assignee,
+            ticket=ticket,
+            escalation=SLAEscalation.objects.filter(ticket=ticket).first(),
+            kind="sla_warning",
+            title=f"{ticket.reference}: warning",
+            created_at=now,
+        )
 
 
 def _registered_models() -> list[type]:

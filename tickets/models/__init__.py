@@ -1,13 +1,33 @@
 from tickets.models.config import Macro, SavedView, Tag, TicketType
 from tickets.models.messages import Attachment, Message
-from tickets.models.sla import SLAPolicy, SLATarget
+from tickets.models.sla import (
+    BusinessCalendar,
+    BusinessHours,
+    EscalationLevel,
+    Holiday,
+    Notification,
+    SLAEscalation,
+    SLAPause,
+    SLAPolicy,
+    SLAPolicyRule,
+    SLATarget,
+    TicketSLAClock,
+)
 from tickets.models.tickets import Ticket, TicketCC, TicketEvent, TicketLink
 
 __all__ = [
     "Attachment",
+    "BusinessCalendar",
+    "BusinessHours",
+    "EscalationLevel",
+    "Holiday",
     "Macro",
     "Message",
+    "Notification",
+    "SLAEscalation",
+    "SLAPause",
     "SLAPolicy",
+    "SLAPolicyRule",
     "SLATarget",
     "SavedView",
     "Tag",
@@ -15,5 +35,6 @@ __all__ = [
     "TicketCC",
     "TicketEvent",
     "TicketLink",
+    "TicketSLAClock",
     "TicketType",
 ]
