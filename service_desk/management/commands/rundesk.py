@@ -61,9 +61,29 @@ class Command(BaseCommand):
         call_command("seed_demo", quiet=True)
 
     def _print_logins(self) -> None:
+        """The demo logins that exist in this database (none if it was not seeded with demo data)."""
+        from django.contrib.auth import get_user_model
+
         from service_desk import demo
 
-        self.stdout.write(demo.format_logins())
+        users = get_user_model().objects
+        rows = [
+            (note, username)
+            for username, note in demo.AGENT_LOGINS
+            if users.filter(username=username, is_active=True).exists()
+        ]
+        portal = users.filter(contact__isnull=False, is_active=True).select_related("contact")
+        b2c = portal.filter(contact__organization__isnull=True).order_by("pk").first()
+        b2b = portal.filter(contact__can_see_organization_tickets=True).order_by("pk").first()
+        rows += [("B2C customer (portal)", u.get_username()) for u in [b2c] if u is not None]
+        rows += [("B2B contact (portal)", u.get_username()) for u in [b2b] if u is not None]
+        if not rows:
+            self.stdout.write("No demo logins in this database (create one: manage.py createsuperuser).")
+            return
+        self.stdout.write(f"Demo logins (password: {demo.DEMO_PASSWORD}):")
+        width = max(len(note) for note, _ in rows)
+        for note, username in rows:
+            self.stdout.write(f"  {note:<{width}}  {username}")
 
     def _supervise(self, processes: dict[str, subprocess.Popen[bytes]]) -> None:
         stopping = False
