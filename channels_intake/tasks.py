@@ -70,7 +70,7 @@ def poll_mailbox_task(mailbox_id: int) -> int:
     autoretry_for=(OSError,),
     retry_backoff=30,
     retry_backoff_max=1800,
-    max_retries=10,
+    max_retries=5,  # as many as reply_email_send's MAX_DELIVERY_ATTEMPTS, after which it is marked failed
 )
 def send_reply_email_task(message_id: int) -> str:
     from channels_intake.outbound import reply_email_send

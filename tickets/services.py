@@ -364,7 +364,6 @@ def tickets_create_bulk(specs: Sequence[NewTicket], *, by: Actor | None = None, 
         except TicketError as exc:
             raise TicketError(f"{exc}{where}", field=exc.field, errors=exc.errors) from exc
         tickets.append(ticket)
-    Ticket.objects.bulk_create(tickets)
 
     messages: list[Message] = []
     events: list[TicketEvent] = []
@@ -386,6 +385,9 @@ def tickets_create_bulk(specs: Sequence[NewTicket], *, by: Actor | None = None, 
             tag_links.append(Ticket.tags.through(ticket=ticket, tag=tags[name]))
         for contact in {c.pk: c for c in spec.cc if c.pk != spec.requester.pk}.values():
             cc_links.append(TicketCC(ticket=ticket, contact=contact))
+    # Inserted only now, with the response times already set from its messages: updating the rows
+    # right after inserting them rewrote every ticket and all its indexes a second time.
+    Ticket.objects.bulk_create(tickets)
     Message.objects.bulk_create(messages)
     index = 0
     for spec, ticket in zip(specs, tickets, strict=True):
@@ -410,9 +412,6 @@ def tickets_create_bulk(specs: Sequence[NewTicket], *, by: Actor | None = None, 
         for event in events:
             event.published_at = now
     TicketEvent.objects.bulk_create(events)
-    timed = [t for t in tickets if t.first_responded_at or t.last_customer_message_at or t.last_agent_message_at]
-    if timed:
-        Ticket.objects.bulk_update(timed, ["first_responded_at", "last_customer_message_at", "last_agent_message_at"])
     sla.tickets_sla_start(tickets, at=now, imported=not publish)
     if publish:
         _publish_after_commit()

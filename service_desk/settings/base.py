@@ -119,6 +119,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Separate queues so a flood of intake never delays outgoing replies or timers.
 CELERY_TASK_ROUTES = {
+    # SLA timers have their own queue: a burst of event publishing never delays an escalation.
+    "tickets.tasks.sla_*": {"queue": "sla"},
+    "tickets.tasks.send_notification_emails_task": {"queue": "sla"},
     "tickets.tasks.*": {"queue": "default"},
     "channels_intake.tasks.process_inbound_task": {"queue": "intake"},
     "channels_intake.tasks.poll_*": {"queue": "intake"},
@@ -126,7 +129,7 @@ CELERY_TASK_ROUTES = {
     "channels_intake.tasks.send_*": {"queue": "outbound"},
 }
 # The queues every worker of this deployment consumes (rundesk, docker-compose).
-WORKER_QUEUES = ["default", "intake", "outbound"]
+WORKER_QUEUES = ["default", "intake", "outbound", "sla"]
 
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The beat schedule is code, reviewed like code.
