@@ -334,6 +334,17 @@ class OrganizationAdmin(admin.ModelAdmin):
         (_("Internal"), {"fields": ["notes", "custom_fields", "created_at", "updated_at"]}),
     ]
 
+    # What chooses a ticket's SLA policy: a change re-selects the policy of the organization's open tickets.
+    SLA_SELECTION_FIELDS = ("tier", "sla_policy")
+
+    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: list, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        contracts_changed = any(fs.model is Contract and fs.has_changed() for fs in formsets)
+        if change and (contracts_changed or any(f in form.changed_data for f in self.SLA_SELECTION_FIELDS)):
+            from tickets import sla
+
+            sla.selection_changed(organization_id=form.instance.pk)
+
 
 @admin.register(OrganizationDomain)
 class OrganizationDomainAdmin(admin.ModelAdmin):
@@ -359,6 +370,28 @@ class ContractAdmin(admin.ModelAdmin):
     autocomplete_fields = ["organization"]
     date_hierarchy = "starts_on"
     readonly_fields = ["created_at", "updated_at"]
+
+    def save_model(self, request: HttpRequest, obj: Contract, form: forms.ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        _contract_selection_changed(obj.organization_id)
+
+    def delete_model(self, request: HttpRequest, obj: Contract) -> None:
+        organization_id = obj.organization_id
+        super().delete_model(request, obj)
+        _contract_selection_changed(organization_id)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Contract]) -> None:
+        organization_ids = set(queryset.values_list("organization_id", flat=True))
+        super().delete_queryset(request, queryset)
+        for organization_id in organization_ids:
+            _contract_selection_changed(organization_id)
+
+
+def _contract_selection_changed(organization_id: int) -> None:
+    """A contract (its dates or SLA policy) decides the policy of its organization's tickets."""
+    from tickets import sla
+
+    sla.selection_changed(organization_id=organization_id)
 
 
 @admin.register(Entitlement)

@@ -513,3 +513,55 @@ def test_policy_deleted_in_the_admin_moves_its_tickets(desk, clock, admin_client
 
     assert response.status_code == 302
     assert _fresh(ticket).sla_policy_id == desk.policy.pk
+
+
+def _admin_post_unchanged_but(client, url: str, **changes) -> object:
+    from tests.integration.test_admin import _form_data
+
+    data = _form_data(client.get(url))
+    data.update(changes)
+    return client.post(url, data)
+
+
+def test_changing_an_organizations_policy_in_the_admin_reselects_its_open_tickets(
+    desk, clock, admin_client, django_capture_on_commit_callbacks
+):
+    org = factories.organization("Gamma", domains=("gamma.example",))
+    ticket = factories.ticket(requester=factories.contact(email="x@gamma.example"))
+    assert _fresh(ticket).sla_policy_id == desk.policy.pk
+    gold = policy("Gold", targets={Priority.NORMAL: (30, 30, 120)})
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _admin_post_unchanged_but(
+            admin_client, f"/admin/accounts/organization/{org.pk}/change/", sla_policy=str(gold.pk)
+        )
+    assert response.status_code == 302
+
+    fresh = _fresh(ticket)
+    assert (fresh.sla_policy_id, fresh.first_response_due_at) == (gold.pk, berlin(10, 9, 30))
+
+
+def test_a_new_contract_with_a_policy_reselects_the_organizations_tickets(
+    desk, clock, admin_client, django_capture_on_commit_callbacks
+):
+    org = factories.organization("Delta", domains=("delta.example",))
+    ticket = factories.ticket(requester=factories.contact(email="x@delta.example"))
+    gold = policy("Contract Gold", targets={Priority.NORMAL: (15, 15, 60)})
+    from accounts.models import Contract
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            "/admin/accounts/contract/add/",
+            {
+                "organization": org.pk,
+                "name": "Support 2026",
+                "product": "Platform",
+                "starts_on": "2025-01-01",
+                "sla_policy": gold.pk,
+                "entitlements-TOTAL_FORMS": "0",
+                "entitlements-INITIAL_FORMS": "0",
+            },
+        )
+    assert response.status_code == 302, response.content[:2000]
+    assert Contract.objects.filter(organization=org).exists()
+    assert _fresh(ticket).sla_policy_id == gold.pk
