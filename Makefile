@@ -28,8 +28,9 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	DJANGO_SETTINGS_MODULE=service_desk.settings.test $(PY) manage.py check
-	DJANGO_SETTINGS_MODULE=service_desk.settings.test $(PY) manage.py makemigrations --check --dry-run
+	# Both checks read the code only: an in-memory database, no server needed.
+	DATABASE_URL=sqlite://:memory: DJANGO_SETTINGS_MODULE=service_desk.settings.test $(PY) manage.py check
+	DATABASE_URL=sqlite://:memory: DJANGO_SETTINGS_MODULE=service_desk.settings.test $(PY) manage.py makemigrations --check --dry-run
 
 format: install
 	$(VENV)/bin/ruff format .
