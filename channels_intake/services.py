@@ -17,6 +17,7 @@ from email.policy import compat32
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts import services as account_services
@@ -42,7 +43,8 @@ _HEADER_SCAN_BYTES = 256 * 1024
 
 def message_id_of(raw: bytes) -> str:
     """The normalised Message-ID from the header block only, without parsing the body ("" if none)."""
-    head = raw[:_HEADER_SCAN_BYTES]
+    # A byte-order mark or blank lines before the headers must not hide the Message-ID.
+    head = raw[:_HEADER_SCAN_BYTES].removeprefix(b"\xef\xbb\xbf").lstrip(b"\r\n\t ")
     for separator in (b"\r\n\r\n", b"\n\n"):
         end = head.find(separator)
         if end != -1:
@@ -117,11 +119,18 @@ def inbound_process(inbound_id: int) -> InboundMessage:
     Anything that cannot be processed is quarantined with its reason and kept for a retry; no
     exception escapes, so a bad message never crashes a worker.
     """
+    # Counted before the work and committed on its own: a worker killed mid-way (time limit,
+    # memory) rolls its work back but not this count, so a message that kills workers stops.
+    InboundMessage.objects.filter(pk=inbound_id, outcome=Outcome.PENDING).update(attempts=F("attempts") + 1)
     with transaction.atomic():
         row = InboundMessage.objects.select_for_update(of=("self",)).select_related("mailbox").get(pk=inbound_id)
         if row.outcome != Outcome.PENDING:
             return row
-        row.attempts += 1
+        if row.attempts > settings.INTAKE_MAX_ATTEMPTS:
+            _quarantine(row, f"Processing was started {row.attempts - 1} times and never finished (worker killed?).")
+            row.processed_at = timezone.now()
+            row.save(update_fields=_PROCESSING_FIELDS)
+            return row
         try:
             with transaction.atomic():
                 _process(row)
@@ -152,7 +161,7 @@ _PROCESSING_FIELDS = [
 def inbound_retry(inbound: InboundMessage) -> InboundMessage:
     """Put a quarantined message back in the queue (after a fix) and process it now."""
     updated = InboundMessage.objects.filter(pk=inbound.pk, outcome=Outcome.QUARANTINED).update(
-        outcome=Outcome.PENDING, reason=""
+        outcome=Outcome.PENDING, reason="", attempts=0
     )
     if not updated:
         return InboundMessage.objects.get(pk=inbound.pk)
@@ -205,6 +214,14 @@ def _process(row: InboundMessage) -> None:
     if suppression is not None:
         _suppress(row, parsed, suppression)
         return
+    if parsed.message_id:
+        earlier = Message.objects.filter(message_id=parsed.message_id).select_related("ticket").first()
+        if earlier is not None:
+            # The same message reached us again in other bytes (or claims one of our own ids).
+            row.outcome = Outcome.DUPLICATE
+            row.reason = f"A message with this Message-ID is already on {earlier.ticket.reference}."
+            row.ticket = earlier.ticket
+            return
     author = _author_address(parsed)
     if author is None:
         raise parsing.EmailParseError("The message has no usable sender address (From or Reply-To).")
@@ -281,8 +298,10 @@ def _decide(row: InboundMessage, parsed: parsing.ParsedEmail, sender: Contact) -
         # A web form's sender address is not verified: it never threads into an existing ticket.
         return thread_rules.Decision(thread_rules.Action.NEW_TICKET, thread_rules.Rule.NEW)
     candidates = [msgid for msgid, _ in thread_rules.candidate_message_ids(parsed.in_reply_to, parsed.references)]
+    # The first message with an id decides (newest id last in the dict would win otherwise), so a
+    # later copy of a Message-ID, placed elsewhere, can never redirect a thread.
     known = (
-        dict(Message.objects.filter(message_id__in=candidates).order_by("id").values_list("message_id", "ticket_id"))
+        dict(Message.objects.filter(message_id__in=candidates).order_by("-id").values_list("message_id", "ticket_id"))
         if candidates
         else {}
     )
@@ -367,7 +386,10 @@ def _place(row: InboundMessage, parsed: parsing.ParsedEmail, sender: Contact, cc
             attachments=new_message.attachments,
             message_headers={name: getattr(new_message, name) for name in _MESSAGE_FIELDS},
         )
-        if cc:
+        facts = _ticket_facts(ticket.pk)
+        # Only people of the ticket may copy others in: a message that merely threads by a known
+        # Message-ID must not add addresses that would then receive the desk's replies.
+        if cc and facts is not None and thread_rules.sender_belongs(facts, sender.pk, sender.organization_id):
             ticket_services.ticket_update_cc(ticket=ticket, by=Actor(channel=channel), add=cc)
         _note_skipped_parts(row, parsed, ticket, channel)
         return _Placement(ticket, message, Outcome.APPENDED, decision.rule)

@@ -38,6 +38,22 @@ def requeue_stranded_inbound_task(limit: int = 1000) -> int:
     return len(ids)
 
 
+@shared_task(name="channels_intake.tasks.requeue_queued_replies_task", ignore_result=True)
+def requeue_queued_replies_task(limit: int = 500) -> int:
+    """Queue again agent replies still waiting to be sent (their task never reached a worker)."""
+    from tickets.choices import DeliveryStatus
+    from tickets.models import Message
+
+    ids = list(
+        Message.objects.filter(delivery_status=DeliveryStatus.QUEUED, created_at__lt=timezone.now() - STRANDED_AFTER)
+        .order_by("created_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    for message_id in ids:
+        send_reply_email_task.delay(message_id)
+    return len(ids)
+
+
 @shared_task(name="channels_intake.tasks.poll_mailboxes_task", ignore_result=True)
 def poll_mailboxes_task() -> int:
     from channels_intake.models import Mailbox

@@ -6,6 +6,7 @@ stored before anything else happens; the worker turns it into a ticket and ackno
 
 from __future__ import annotations
 
+import re
 import secrets
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, parseaddr
@@ -76,7 +77,7 @@ class WebTicketForm(forms.Form):
 
     def clean_nonce(self) -> str:
         value = self.cleaned_data["nonce"]
-        if not value.replace("-", "").replace("_", "").isalnum():
+        if not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", value):
             raise forms.ValidationError(_("The form expired; please reload the page."))
         return value
 
@@ -112,6 +113,13 @@ def _over_limit(kind: str, key: str, per_hour: int) -> bool:
 
 
 def client_ip(request: HttpRequest) -> str:
+    """The visitor's address. Behind ``TRUSTED_PROXY_COUNT`` reverse proxies it is taken from
+    X-Forwarded-For, counted from the right (the part the proxies wrote), never from the left."""
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies > 0:
+        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
+        if len(hops) >= proxies:
+            return hops[-proxies]
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 

@@ -126,6 +126,7 @@ CELERY_TASK_ROUTES = {
     "channels_intake.tasks.process_inbound_task": {"queue": "intake"},
     "channels_intake.tasks.poll_*": {"queue": "intake"},
     "channels_intake.tasks.requeue_stranded_inbound_task": {"queue": "intake"},
+    "channels_intake.tasks.requeue_queued_replies_task": {"queue": "outbound"},
     "channels_intake.tasks.send_*": {"queue": "outbound"},
 }
 # The queues every worker of this deployment consumes (rundesk, docker-compose).
@@ -147,6 +148,8 @@ CELERY_BEAT_SCHEDULE = {
     "poll-mailboxes": {"task": "channels_intake.tasks.poll_mailboxes_task", "schedule": 60.0},
     # Stored messages whose processing task was lost (killed worker, emptied broker) are re-queued.
     "requeue-stranded-inbound": {"task": "channels_intake.tasks.requeue_stranded_inbound_task", "schedule": 120.0},
+    # Agent replies whose sending task was lost (broker down at the time) are queued again.
+    "requeue-queued-replies": {"task": "channels_intake.tasks.requeue_queued_replies_task", "schedule": 120.0},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -203,6 +206,11 @@ INTAKE_MAX_RAW_BYTES = env.int("INTAKE_MAX_RAW_BYTES", default=50 * 1024 * 1024)
 WEB_FORM_PER_IP_PER_HOUR = env.int("WEB_FORM_PER_IP_PER_HOUR", default=20)
 WEB_FORM_PER_ADDRESS_PER_HOUR = env.int("WEB_FORM_PER_ADDRESS_PER_HOUR", default=5)
 ACKNOWLEDGEMENTS_PER_HOUR = env.int("ACKNOWLEDGEMENTS_PER_HOUR", default=3)
+# Reverse proxies in front of the web server that append to X-Forwarded-For (0: use REMOTE_ADDR).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# A stored message whose processing was started this often without finishing (a worker killed by
+# a time limit or memory) is quarantined instead of being retried forever.
+INTAKE_MAX_ATTEMPTS = env.int("INTAKE_MAX_ATTEMPTS", default=5)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

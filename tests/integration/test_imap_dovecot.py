@@ -39,6 +39,7 @@ def test_poll_stores_processes_and_moves_mail_to_the_archive(dovecot, imap_mailb
     with django_capture_on_commit_callbacks(execute=True):
         assert intake.mailbox_poll(imap_mailbox.pk) == 2
     assert InboundMessage.objects.filter(mailbox=imap_mailbox, outcome=Outcome.TICKET_CREATED).count() == 2
+    assert all(r.startswith("127.0.0.1/INBOX:") for r in InboundMessage.objects.values_list("remote_id", flat=True))
     assert Ticket.objects.count() == 2
     assert dovecot.count("INBOX") == 0
     assert dovecot.count("Archive") == 2

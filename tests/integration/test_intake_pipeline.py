@@ -195,7 +195,7 @@ def test_quarantined_message_can_be_retried_after_a_fix(monkeypatch):
     assert not Ticket.objects.exists()
     monkeypatch.undo()
     retried = intake.inbound_retry(row)
-    assert retried.outcome == Outcome.TICKET_CREATED and retried.attempts == 2
+    assert retried.outcome == Outcome.TICKET_CREATED and retried.attempts == 1  # counted afresh after a fix
 
 
 def test_attachments_are_kept_with_sha256_and_sniffed_type_and_path_free_names():
@@ -416,3 +416,75 @@ def test_a_delay_notice_is_suppressed_without_marking_the_reply_failed():
     assert row.outcome == Outcome.SUPPRESSED
     reply.refresh_from_db()
     assert reply.delivery_status == DeliveryStatus.SENT
+
+
+# --- Review fixes --------------------------------------------------------------------------------
+
+
+def test_a_byte_order_mark_does_not_hide_the_message_id_from_deduplication():
+    raw = raw_mail(message_id="<bom-1@consumer.example>")
+    assert ingest(raw).outcome == Outcome.TICKET_CREATED
+    again = ingest(b"\xef\xbb\xbf" + raw)
+    assert again.outcome == Outcome.DUPLICATE
+    assert Message.objects.filter(message_id="<bom-1@consumer.example>").count() == 1
+
+
+def test_a_message_id_already_on_a_ticket_is_a_duplicate_even_in_other_bytes():
+    first = ingest(raw_mail(message_id="<same-id@consumer.example>", body="original"))
+    copy = ingest(raw_mail(message_id="<same-id@consumer.example>", body="altered copy", subject="Other"))
+    assert copy.outcome == Outcome.DUPLICATE and copy.duplicate_of_id == first.pk  # caught when stored
+
+
+def test_mail_claiming_the_message_id_of_one_of_our_replies_is_not_processed_again():
+    first = ingest(raw_mail())
+    reply = ticket_services.ticket_reply(
+        ticket=first.ticket, by=ticket_services.Actor.agent(factories.agent()), body_text="Hi"
+    )
+    Message.objects.filter(pk=reply.pk).update(message_id="<sd-out-9@desk.example>")
+    echo = ingest(raw_mail(sender="mallory@evil.example", message_id="<sd-out-9@desk.example>", subject="Hi"))
+    assert echo.outcome == Outcome.DUPLICATE
+    assert echo.ticket_id == first.ticket_id
+    assert "already on" in echo.reason
+    assert Ticket.objects.count() == 1
+
+
+def test_a_stranger_threading_by_message_id_cannot_copy_addresses_onto_the_ticket(mailbox):
+    first = ingest(raw_mail(message_id="<owner-1@consumer.example>"), mailbox=mailbox)
+    stranger = ingest(
+        raw_mail(
+            sender="mallory@evil.example",
+            cc="mallory-second@evil.example",
+            in_reply_to="<owner-1@consumer.example>",
+            subject="Re: order",
+        ),
+        mailbox=mailbox,
+    )
+    assert stranger.ticket_id == first.ticket_id  # threading by Message-ID is kept
+    assert not first.ticket.cc.filter(emails__email__endswith="@evil.example").exists()
+
+
+def test_a_message_that_keeps_killing_workers_is_quarantined_after_the_limit(settings):
+    settings.INTAKE_MAX_ATTEMPTS = 3
+    row = intake.inbound_store(raw=raw_mail(), source=Source.HTTP, queue=False)
+    InboundMessage.objects.filter(pk=row.pk).update(attempts=3)  # three workers died on it
+    row = intake.inbound_process(row.pk)
+    assert row.outcome == Outcome.QUARANTINED
+    assert "never finished" in row.reason
+    assert not Ticket.objects.exists()
+    assert intake.inbound_retry(row).outcome == Outcome.TICKET_CREATED  # after a fix it is processed
+
+
+def test_web_form_with_a_forged_non_ascii_nonce_is_a_form_error_not_a_crash(client):
+    response = client.post("/support/new/", _form(client, nonce="éééééééééééééééééé"))
+    assert response.status_code == 400
+    assert not InboundMessage.objects.exists()
+
+
+def test_client_ip_comes_from_the_proxies_part_of_x_forwarded_for(rf, settings):
+    from channels_intake.web import client_ip
+
+    request = rf.post("/support/new/", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.7", REMOTE_ADDR="10.0.0.2")
+    settings.TRUSTED_PROXY_COUNT = 0
+    assert client_ip(request) == "10.0.0.2"
+    settings.TRUSTED_PROXY_COUNT = 1
+    assert client_ip(request) == "203.0.113.7"  # the spoofable left part is ignored

@@ -88,3 +88,32 @@ def test_failed_delivery_is_retried_then_marked_failed_with_the_reason(settings)
     assert reply_email_send(reply.pk) == DeliveryStatus.FAILED  # no further attempt
     reply.refresh_from_db()
     assert reply.message_id == message_id and reply.delivery_attempts == MAX_DELIVERY_ATTEMPTS
+
+
+def test_a_reply_whose_task_was_lost_is_sent_by_the_sweep(monkeypatch, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.core import mail
+    from django.utils import timezone
+    from kombu.exceptions import OperationalError
+
+    from channels_intake import tasks
+
+    ticket = _ticket_from_mail()
+    mail.outbox.clear()
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("broker down")
+
+    monkeypatch.setattr(tasks.send_reply_email_task, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = ticket_services.ticket_reply(
+            ticket=ticket, by=ticket_services.Actor.agent(factories.agent()), body_text="Sorry for the wait."
+        )
+    assert Message.objects.get(pk=reply.pk).delivery_status == DeliveryStatus.QUEUED
+    monkeypatch.undo()
+
+    Message.objects.filter(pk=reply.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    assert tasks.requeue_queued_replies_task() == 1
+    assert Message.objects.get(pk=reply.pk).delivery_status == DeliveryStatus.SENT
+    assert len(mail.outbox) == 1

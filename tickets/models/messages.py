@@ -48,6 +48,12 @@ class Message(models.Model):
             models.Index(fields=["ticket", "created_at", "id"], name="message_ticket_time"),
             models.Index(fields=["message_id"], name="message_msgid", condition=~models.Q(message_id="")),
             models.Index(fields=["author_contact", "-created_at"], name="message_contact_time"),
+            # Replies waiting to be emailed: the outbound sweep reads only these.
+            models.Index(
+                fields=["created_at", "id"],
+                name="message_delivery_queued",
+                condition=models.Q(delivery_status="queued"),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -54,7 +54,9 @@ def poll(
         status = mailbox.folder.status(config.folder, ["UIDVALIDITY"])
         validity = str(status.get("UIDVALIDITY", "0"))
         uids = mailbox.uids()[:limit]
-        remote_ids = {uid: f"{validity}:{uid}" for uid in uids}
+        # Host and folder are part of the id: after a move to another server or folder whose
+        # UIDVALIDITY happens to match, a UID must never count as "already stored".
+        remote_ids = {uid: f"{config.host}/{config.folder}:{validity}:{uid}"[:255] for uid in uids}
         known = stored_remote_ids(list(remote_ids.values()))
         for uid in uids:
             remote_id = remote_ids[uid]
