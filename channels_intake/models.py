@@ -28,7 +28,12 @@ class Mailbox(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     email_address = models.EmailField(help_text=_("The address customers write to; also our own address for loops."))
-    protocol = models.CharField(max_length=10, choices=Protocol.choices, default=Protocol.IMAP)
+    protocol = models.CharField(
+        max_length=10,
+        choices=Protocol.choices,
+        default=Protocol.IMAP,
+        help_text=_("Only IMAP is polled so far; POP3 mailboxes are not fetched yet."),
+    )
     host = models.CharField(max_length=255, blank=True, help_text=_("Empty: not polled (HTTP pipe only)."))
     port = models.PositiveIntegerField(default=993)
     security = models.CharField(max_length=10, choices=Security.choices, default=Security.SSL)

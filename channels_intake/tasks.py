@@ -56,9 +56,12 @@ def requeue_queued_replies_task(limit: int = 500) -> int:
 
 @shared_task(name="channels_intake.tasks.poll_mailboxes_task", ignore_result=True)
 def poll_mailboxes_task() -> int:
-    from channels_intake.models import Mailbox
+    from channels_intake.models import Mailbox, Protocol
 
-    ids = list(Mailbox.objects.filter(enabled=True).exclude(host="").values_list("id", flat=True))
+    # Only IMAP is implemented; a POP3 mailbox is not polled (the admin says so) rather than polled wrongly.
+    ids = list(
+        Mailbox.objects.filter(enabled=True, protocol=Protocol.IMAP).exclude(host="").values_list("id", flat=True)
+    )
     for mailbox_id in ids:
         poll_mailbox_task.delay(mailbox_id)
     return len(ids)
