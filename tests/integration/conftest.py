@@ -158,21 +158,22 @@ def dovecot():
     for path in [root, *root.rglob("*")]:
         os.chown(path, user.pw_uid, user.pw_gid)
     process = subprocess.Popen([binary, "-F", "-c", str(root / "dovecot.conf")])  # noqa: S603
-    if not _wait_for_port(port):
+    try:  # whatever happens from here on, the server is stopped again
+        if not _wait_for_port(port):
+            log = (root / "dovecot.log").read_text() if (root / "dovecot.log").exists() else ""
+            pytest.fail(f"Dovecot did not start on port {port}: {log[-2000:]}")
+        server = Dovecot(root, port, user.pw_uid, user.pw_gid)
+        server.maildir()
+        for path in (root / "mail").rglob("*"):
+            os.chown(path, user.pw_uid, user.pw_gid)
+        yield server
+    finally:
         process.terminate()
-        log = (root / "dovecot.log").read_text() if (root / "dovecot.log").exists() else ""
-        pytest.fail(f"Dovecot did not start on port {port}: {log[-2000:]}")
-    server = Dovecot(root, port, user.pw_uid, user.pw_gid)
-    server.maildir()
-    for path in (root / "mail").rglob("*"):
-        os.chown(path, user.pw_uid, user.pw_gid)
-    yield server
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    shutil.rmtree(root, ignore_errors=True)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
