@@ -226,8 +226,7 @@ def _process(row: InboundMessage) -> None:
     if author is None:
         raise parsing.EmailParseError("The message has no usable sender address (From or Reply-To).")
     sender, _ = account_services.contact_get_or_create_by_email(email=author.email, name=author.name)
-    cc_contacts = _cc_contacts(parsed, exclude={*ours, author.email.lower()})
-    placement = _place(row, parsed, sender, cc_contacts)
+    placement = _place(row, parsed, sender, not_cc={*ours, author.email.lower()})
     row.outcome = placement.outcome
     row.ticket = placement.ticket
     row.message = placement.message
@@ -331,7 +330,7 @@ _MESSAGE_FIELDS = (
 )
 
 
-def _new_message(row: InboundMessage, parsed: parsing.ParsedEmail, rule: str) -> NewMessage:
+def _new_message(parsed: parsing.ParsedEmail, rule: str) -> NewMessage:
     split = quotes.split_reply(parsed.text)
     text = split.visible if split.visible.strip() else parsed.text
     if not (text.strip() or parsed.html.strip() or parsed.attachments):
@@ -372,10 +371,13 @@ def _note_skipped_parts(row: InboundMessage, parsed: parsing.ParsedEmail, ticket
     )
 
 
-def _place(row: InboundMessage, parsed: parsing.ParsedEmail, sender: Contact, cc: list[Contact]) -> _Placement:
+def _place(row: InboundMessage, parsed: parsing.ParsedEmail, sender: Contact, *, not_cc: set[str]) -> _Placement:
+    """Put the message where the threading rules say. The people in To/Cc (but ``not_cc``) become
+    CCs of a new ticket, or of an existing one only when the sender belongs to it: a message that
+    merely threads by a known Message-ID must not add addresses that would receive the desk's replies."""
     decision = _decide(row, parsed, sender)
     channel = _channel_for(row)
-    new_message = _new_message(row, parsed, decision.rule)
+    new_message = _new_message(parsed, decision.rule)
     if decision.action is thread_rules.Action.APPEND:
         ticket = Ticket.objects.get(pk=decision.ticket_id)
         message = ticket_services.ticket_reply(
@@ -386,11 +388,12 @@ def _place(row: InboundMessage, parsed: parsing.ParsedEmail, sender: Contact, cc
             attachments=new_message.attachments,
             message_headers={name: getattr(new_message, name) for name in _MESSAGE_FIELDS},
         )
-        facts = _ticket_facts(ticket.pk)
-        # Only people of the ticket may copy others in: a message that merely threads by a known
-        # Message-ID must not add addresses that would then receive the desk's replies.
-        if cc and facts is not None and thread_rules.sender_belongs(facts, sender.pk, sender.organization_id):
-            ticket_services.ticket_update_cc(ticket=ticket, by=Actor(channel=channel), add=cc)
+        named = [a for a in (*parsed.to, *parsed.cc) if a.email and a.email.lower() not in not_cc]
+        facts = _ticket_facts(ticket.pk) if named else None
+        if facts is not None and thread_rules.sender_belongs(facts, sender.pk, sender.organization_id):
+            cc = _cc_contacts(parsed, exclude=not_cc)
+            if cc:
+                ticket_services.ticket_update_cc(ticket=ticket, by=Actor(channel=channel), add=cc)
         _note_skipped_parts(row, parsed, ticket, channel)
         return _Placement(ticket, message, Outcome.APPENDED, decision.rule)
     mailbox = row.mailbox
@@ -402,7 +405,7 @@ def _place(row: InboundMessage, parsed: parsing.ParsedEmail, sender: Contact, cc
         priority=mailbox.default_priority if mailbox else NewTicket.priority,
         team=mailbox.default_team if mailbox else None,
         type=mailbox.default_type if mailbox else None,
-        cc=cc,
+        cc=_cc_contacts(parsed, exclude=not_cc),
     )
     by = Actor.customer(sender, channel)
     if decision.action is thread_rules.Action.NEW_LINKED:

@@ -461,6 +461,8 @@ def test_a_stranger_threading_by_message_id_cannot_copy_addresses_onto_the_ticke
     )
     assert stranger.ticket_id == first.ticket_id  # threading by Message-ID is kept
     assert not first.ticket.cc.filter(emails__email__endswith="@evil.example").exists()
+    # The addresses a stranger names do not even become contacts.
+    assert not ContactEmail.objects.filter(email="mallory-second@evil.example").exists()
 
 
 def test_a_message_that_keeps_killing_workers_is_quarantined_after_the_limit(settings):
