@@ -8,6 +8,7 @@ intake workers all call these functions; nothing else saves a ticket.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -215,8 +216,13 @@ def _clean_subject(subject: str) -> str:
     return value
 
 
+@functools.cache
+def _choice_values(choices: type) -> tuple[str, ...]:
+    return tuple(c.value for c in choices)  # type: ignore[attr-defined]
+
+
 def _check_choice(value: str, choices: type, field_name: str) -> str:
-    valid = [c.value for c in choices]  # type: ignore[attr-defined]
+    valid = _choice_values(choices)
     if value not in valid:
         raise TicketError(f"Unknown {field_name} {value!r}; use one of: {', '.join(valid)}.", field=field_name)
     return value
