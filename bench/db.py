@@ -65,8 +65,9 @@ def drop_database(url: str) -> None:
         conn.close()
 
 
-def setup_django(url: str) -> None:
-    """Point Django at ``url`` with production-like switches, then set it up and migrate."""
+def setup_django(url: str, *, migrate: bool = True) -> None:
+    """Point Django at ``url`` with production-like switches, then set it up and migrate (worker
+    processes of a scenario pass ``migrate=False``: the main process migrated already)."""
     os.environ["DATABASE_URL"] = url
     os.environ["DJANGO_SETTINGS_MODULE"] = "service_desk.settings.dev"
     # The debug cursor formats and keeps every query: timings with it on would measure Django's logging.
@@ -78,7 +79,8 @@ def setup_django(url: str) -> None:
     from django.core.management import call_command
 
     django.setup()
-    call_command("migrate", verbosity=0)
+    if migrate:
+        call_command("migrate", verbosity=0)
 
 
 def ticket_tables() -> list[str]:

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -24,7 +25,7 @@ class Protocol(models.TextChoices):
 
 
 class Mailbox(models.Model):
-    """A support address: polled over IMAP, and/or fed by a mail server pipe over HTTP."""
+    """A support address: polled over IMAP or POP3, and/or fed by a mail server pipe over HTTP."""
 
     name = models.CharField(max_length=100, unique=True)
     email_address = models.EmailField(help_text=_("The address customers write to; also our own address for loops."))
@@ -32,16 +33,24 @@ class Mailbox(models.Model):
         max_length=10,
         choices=Protocol.choices,
         default=Protocol.IMAP,
-        help_text=_("Only IMAP is polled so far; POP3 mailboxes are not fetched yet."),
+        help_text=_(
+            "Both are polled every minute. IMAP: processed mail is moved to the archive folder, or deleted. "
+            "POP3: processed mail is deleted from the server (POP3 has no folders; it reads the inbox only). "
+            "Either way, mail leaves the server only after it is stored here."
+        ),
     )
     host = models.CharField(max_length=255, blank=True, help_text=_("Empty: not polled (HTTP pipe only)."))
-    port = models.PositiveIntegerField(default=993)
+    port = models.PositiveIntegerField(
+        default=993, help_text=_("IMAP: 993 (SSL/TLS) or 143 (STARTTLS). POP3: 995 (SSL/TLS) or 110 (STARTTLS).")
+    )
     security = models.CharField(max_length=10, choices=Security.choices, default=Security.SSL)
     username = models.CharField(max_length=255, blank=True)
     secret = models.CharField(max_length=255, blank=True, help_text=_("Password or app password for the server."))
-    folder = models.CharField(max_length=255, default="INBOX")
+    folder = models.CharField(max_length=255, default="INBOX", help_text=_("IMAP only; POP3 reads the inbox."))
     archive_folder = models.CharField(
-        max_length=255, blank=True, help_text=_("Move processed mail here; empty deletes it from the server.")
+        max_length=255,
+        blank=True,
+        help_text=_("IMAP only: move processed mail here; empty deletes it from the server."),
     )
     default_team = models.ForeignKey(
         "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -69,6 +78,17 @@ class Mailbox(models.Model):
         from channels_intake.services import forget_own_addresses
 
         forget_own_addresses()
+
+    def clean(self) -> None:
+        super().clean()
+        if self.protocol == Protocol.POP3:
+            errors = {}
+            if self.archive_folder:
+                errors["archive_folder"] = _("POP3 has no folders: processed mail is deleted. Leave this empty.")
+            if self.folder.strip().upper() != "INBOX":
+                errors["folder"] = _("POP3 reads the inbox only. Use INBOX.")
+            if errors:
+                raise ValidationError(errors)
 
     def rotate_ingest_token(self) -> str:
         """Set a new HTTP ingest secret and return it (shown once; only its hash is kept)."""
@@ -113,7 +133,16 @@ class InboundMessage(models.Model):
     dedupe_key = models.CharField(max_length=300)
     is_original = models.BooleanField(default=True)
     duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="copies")
-    remote_id = models.CharField(max_length=255, blank=True, help_text=_("IMAP UIDVALIDITY:UID or file name."))
+    remote_id = models.CharField(
+        max_length=255, blank=True, help_text=_("IMAP UIDVALIDITY:UID, POP3 UIDL (with server and user), or file name.")
+    )
+    notify = models.BooleanField(
+        default=True,
+        help_text=_(
+            "Off for imports (ingest_email --no-notify): processed as usual, but no acknowledgement is sent "
+            "to the sender."
+        ),
+    )
     received_at = models.DateTimeField(auto_now_add=True)
 
     outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.PENDING)

@@ -16,9 +16,10 @@ STRANDED_AFTER = timedelta(minutes=2)
 
 @shared_task(name="channels_intake.tasks.process_inbound_task", ignore_result=True, acks_late=True)
 def process_inbound_task(inbound_id: int) -> str:
-    from channels_intake.services import inbound_process
+    """Process a stored message, in a batch with other waiting ones (see ``inbound_process_queued``)."""
+    from channels_intake.services import inbound_process_queued
 
-    return inbound_process(inbound_id).outcome
+    return inbound_process_queued(inbound_id)
 
 
 @shared_task(name="channels_intake.tasks.requeue_stranded_inbound_task", ignore_result=True)
@@ -58,9 +59,11 @@ def requeue_queued_replies_task(limit: int = 500) -> int:
 def poll_mailboxes_task() -> int:
     from channels_intake.models import Mailbox, Protocol
 
-    # Only IMAP is implemented; a POP3 mailbox is not polled (the admin says so) rather than polled wrongly.
+    # Every polled protocol (IMAP, POP3); a mailbox without a host is fed by the HTTP pipe only.
     ids = list(
-        Mailbox.objects.filter(enabled=True, protocol=Protocol.IMAP).exclude(host="").values_list("id", flat=True)
+        Mailbox.objects.filter(enabled=True, protocol__in=[Protocol.IMAP, Protocol.POP3])
+        .exclude(host="")
+        .values_list("id", flat=True)
     )
     for mailbox_id in ids:
         poll_mailbox_task.delay(mailbox_id)
@@ -108,3 +111,20 @@ def send_acknowledgement_task(ticket_id: int) -> bool:
     from channels_intake.outbound import acknowledgement_send
 
     return acknowledgement_send(ticket_id)
+
+
+@shared_task(name="channels_intake.tasks.send_acknowledgements_task", ignore_result=True)
+def send_acknowledgements_task(ticket_ids: list[int]) -> int:
+    """Acknowledge the tickets one intake batch opened (one task, not one per ticket). A ticket whose
+    acknowledgement fails on the network gets its own ``send_acknowledgement_task``, with its retries."""
+    from channels_intake.outbound import acknowledgement_send
+
+    sent = 0
+    for ticket_id in ticket_ids:
+        try:
+            sent += acknowledgement_send(ticket_id)
+        except OSError:
+            send_acknowledgement_task.delay(ticket_id)
+        except Exception:  # as the single task would: logged, not retried; the others still go out
+            logger.exception("Could not acknowledge ticket %s.", ticket_id)
+    return sent

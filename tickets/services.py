@@ -8,9 +8,12 @@ intake workers all call these functions; nothing else saves a ticket.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -158,22 +161,55 @@ class NewTicket:
 # --- Publishing ---------------------------------------------------------------------------------
 
 
+def _send_publish() -> None:
+    from tickets.tasks import publish_ticket_events_task
+
+    try:
+        publish_ticket_events_task.delay()
+    except Exception:  # the broker is down; the periodic sweep will catch up
+        logger.warning("Could not queue ticket event publishing; the periodic sweep will retry.", exc_info=True)
+
+
+# Set inside ``batch()``: the changes made there ask for publishing once, when the batch ends.
+_publish_wanted: ContextVar[list[bool] | None] = ContextVar("publish_wanted", default=None)
+
+
 def _publish_after_commit() -> None:
     """Hand new events to the worker once the transaction commits.
 
     If the broker is unreachable the events stay unpublished in the database and the beat sweep
     (``publish-pending-ticket-events``) delivers them later: the caller's change never fails for it.
+    Inside ``batch()`` the changes of the whole batch are handed over with one task.
     """
+    wanted = _publish_wanted.get()
+    if wanted is not None:
+        wanted.append(True)
+        return
+    transaction.on_commit(_send_publish)
 
-    def send() -> None:
-        from tickets.tasks import publish_ticket_events_task
 
-        try:
-            publish_ticket_events_task.delay()
-        except Exception:  # the broker is down; the periodic sweep will catch up
-            logger.warning("Could not queue ticket event publishing; the periodic sweep will retry.", exc_info=True)
+@contextmanager
+def batch() -> Iterator[None]:
+    """Many changes in one transaction (intake processes a batch of messages at once): reads that
+    do not change meanwhile (SLA selection rules, policy versions) are made once, and the events of
+    all the changes are published with one task after commit.
 
-    transaction.on_commit(send)
+    Use it inside the transaction (``with transaction.atomic(): with batch(): ...``). A change
+    rolled back in a savepoint may still leave that one task queued: publishing finds nothing new,
+    which is harmless, while never queueing it would leave events to the periodic sweep.
+    """
+    if _publish_wanted.get() is not None:  # nested: the outer batch publishes
+        yield
+        return
+    wanted: list[bool] = []
+    token = _publish_wanted.set(wanted)
+    try:
+        with sla.reads_cached():
+            yield
+    finally:
+        _publish_wanted.reset(token)
+    if wanted:
+        transaction.on_commit(_send_publish)
 
 
 def _event(
@@ -391,8 +427,9 @@ def tickets_create_bulk(specs: Sequence[NewTicket], *, by: Actor | None = None, 
             tag_links.append(Ticket.tags.through(ticket=ticket, tag=tags[name]))
         for contact in {c.pk: c for c in spec.cc if c.pk != spec.requester.pk}.values():
             cc_links.append(TicketCC(ticket=ticket, contact=contact))
-    # Inserted only now, with the response times already set from its messages: updating the rows
-    # right after inserting them rewrote every ticket and all its indexes a second time.
+    # Inserted only now, with the response times, the SLA policy and the due dates already set:
+    # updating the rows right after inserting them rewrote every ticket and all its indexes a second time.
+    sla_start = sla.tickets_sla_plan(tickets, at=now, imported=not publish)
     Ticket.objects.bulk_create(tickets)
     Message.objects.bulk_create(messages)
     index = 0
@@ -418,7 +455,7 @@ def tickets_create_bulk(specs: Sequence[NewTicket], *, by: Actor | None = None, 
         for event in events:
             event.published_at = now
     TicketEvent.objects.bulk_create(events)
-    sla.tickets_sla_start(tickets, at=now, imported=not publish)
+    sla.tickets_sla_write(sla_start)
     if publish:
         _publish_after_commit()
     return tickets
@@ -773,6 +810,63 @@ def ticket_reply(
         events += status_events
     _save(ticket, fields, events, at)
     return message
+
+
+@dataclass(frozen=True)
+class CustomerReply:
+    """A customer's reply to one ticket, for :func:`tickets_add_customer_replies`."""
+
+    ticket_id: int
+    contact: Contact
+    channel: str
+    message: NewMessage  # text, HTML, attachments and email headers; kind and author are set
+
+
+@transaction.atomic
+def tickets_add_customer_replies(replies: Sequence[CustomerReply]) -> list[Message]:
+    """Customers' replies to many tickets at once (intake's batches): the rules and the audit of
+    :func:`ticket_reply` by a customer, in a few queries for all of them. Several replies to one
+    ticket apply in order. All or nothing; returns the messages in the order of ``replies``.
+    """
+    if not replies:
+        return []
+    at = timezone.now()
+    # In id order, as every batch locks: two batches never wait for each other in a circle.
+    tickets = {
+        t.pk: t for t in Ticket.objects.select_for_update().filter(pk__in={r.ticket_id for r in replies}).order_by("pk")
+    }
+    messages: list[Message] = []
+    events: dict[int, list[TicketEvent]] = {}
+    fields: set[str] = {"first_responded_at", "last_customer_message_at", "last_agent_message_at"}
+    for reply in replies:
+        ticket = tickets.get(reply.ticket_id)
+        if ticket is None:
+            raise TicketError(f"Ticket {reply.ticket_id} does not exist.", field="ticket")
+        _not_closed(ticket, "reply to it")
+        by = Actor.customer(reply.contact, reply.channel)
+        new = dataclasses.replace(reply.message, kind=MessageKind.REPLY, author_user=None, author_contact=reply.contact)
+        message = _message_from(ticket, new, by.channel, default_contact=None)
+        message.created_at = at
+        messages.append(message)
+        _track_message_times(ticket, message)
+        changes = [_event(ticket, by, EventAction.MESSAGE_ADDED, field=message.kind, message=message, at=at)]
+        next_status = state.status_after_customer_message(Status(ticket.status))
+        if next_status is not None:
+            status_fields, status_events = _apply_status(ticket, next_status, by, at)
+            fields.update(status_fields)
+            changes += status_events
+        events.setdefault(ticket.pk, []).extend(changes)
+    Message.objects.bulk_create(messages)
+    files = zip(messages, (reply.message.attachments for reply in replies), strict=True)
+    Attachment.objects.bulk_create([a for message, upload in files for a in _build_attachments(message, upload)])
+    changed = [tickets[pk] for pk in events]
+    sla_fields, sla_events = sla.tickets_sla_refresh(changed, events=events, at=at)
+    for ticket in changed:
+        ticket.updated_at = at
+    sla.update_rows(Ticket, changed, sorted({*fields, *sla_fields, "updated_at"}))
+    TicketEvent.objects.bulk_create([*(e for found in events.values() for e in found), *sla_events])
+    _publish_after_commit()
+    return messages
 
 
 @transaction.atomic

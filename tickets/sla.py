@@ -3,11 +3,13 @@ and the admin) and the reads (explanations, compliance, notifications, breaching
 
 How it fits together
 --------------------
-* ``tickets.services`` calls :func:`tickets_sla_start` when tickets are created and
-  :func:`ticket_sla_refresh` from ``_save`` with the audit events of every change. The events say
-  what happened (an agent's or a customer's public reply, a status, priority or type change); the
-  refresh moves the ticket's clocks, re-evaluates their due dates with ``tickets.domain.sla`` and
-  rewrites the ticket's pending escalation rows. All in the service's transaction, under its row lock.
+* ``tickets.services`` calls :func:`tickets_sla_plan` for tickets about to be inserted (it sets
+  their policy and due dates before the insert, so new tickets are written once), then
+  :func:`tickets_sla_write` once they are, and :func:`ticket_sla_refresh` from ``_save`` with the
+  audit events of every change. The events say what happened (an agent's or a customer's public
+  reply, a status, priority or type change); the refresh moves the ticket's clocks, re-evaluates
+  their due dates with ``tickets.domain.sla`` and rewrites the ticket's pending escalation rows.
+  All in the service's transaction, under its row lock.
 * :func:`sla_recompute` does the same for many tickets after a policy or calendar change.
 * :func:`sla_sweep` (beat, every 15 s) fires due escalations: one indexed range scan over the pending
   rows, ``FOR UPDATE SKIP LOCKED`` on the escalation and its ticket, marked fired in the same
@@ -21,7 +23,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -33,8 +37,10 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Model, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, TruncDay, TruncMonth, TruncWeek
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts.models import Contract, Organization
 from tickets.choices import ACTIVE_STATUS_VALUES, Channel, EventAction, MessageKind, Priority, Status
@@ -133,15 +139,56 @@ _policy_cache: dict[int, tuple[_Version, PolicyConfig]] = {}
 _calendar_cache: dict[int, tuple[_Version, Calendar]] = {}
 
 
+# Reads that do not change while a batch of work runs (intake processes many messages in one
+# transaction): inside ``reads_cached()`` they are made once per batch instead of once per ticket.
+_batch_reads: ContextVar[dict[str, Any] | None] = ContextVar("sla_batch_reads", default=None)
+
+
+@contextmanager
+def reads_cached() -> Iterator[None]:
+    """Within the block, the policy selection rules, the default policy and the policy versions are
+    read once. For a batch of work in one transaction: a configuration change committed meanwhile
+    applies from the next batch (and its recomputation, queued after that change, catches up)."""
+    if _batch_reads.get() is not None:  # nested: the outer block's cache serves
+        yield
+        return
+    token = _batch_reads.set({})
+    try:
+        yield
+    finally:
+        _batch_reads.reset(token)
+
+
+def _batch_read(key: str, read: Callable[[], Any]) -> Any:
+    cache = _batch_reads.get()
+    if cache is None:
+        return read()
+    if key not in cache:
+        cache[key] = read()
+    return cache[key]
+
+
 def policy_configs(policy_ids: Iterable[int | None]) -> dict[int, PolicyConfig]:
     """The configuration of each policy, from the process cache when its version has not moved.
 
     One query checks the versions (``updated_at`` and ``revision`` of the policy and its calendar);
-    changed policies are rebuilt with four more.
+    changed policies are rebuilt with four more. Inside ``reads_cached()`` a policy's version is
+    checked once per batch.
     """
     ids = {pk for pk in policy_ids if pk is not None}
     if not ids:
         return {}
+    cache = _batch_reads.get()
+    if cache is not None:
+        known: dict[int, PolicyConfig] = cache.setdefault("policy_configs", {})
+        missing = ids - known.keys()
+        if missing:
+            known.update(_policy_configs(missing))
+        return {pk: known[pk] for pk in ids if pk in known}
+    return _policy_configs(ids)
+
+
+def _policy_configs(ids: set[int]) -> dict[int, PolicyConfig]:
     versions: dict[int, _Version] = {
         row[0]: tuple(row[1:])
         for row in SLAPolicy.objects.filter(pk__in=ids).values_list(
@@ -244,7 +291,7 @@ def select_policies(tickets: Sequence[Ticket]) -> list[domain.PolicyChoice | Non
     """The policy of each ticket by the first matching rule (see ``tickets.domain.sla.select_policy``).
 
     A handful of queries for any number of tickets: organizations, their contracts, ticket types,
-    the rules and the default policy.
+    the rules and the default policy (the last two once per batch inside ``reads_cached()``).
     """
     if not tickets:
         return []
@@ -264,8 +311,10 @@ def select_policies(tickets: Sequence[Ticket]) -> list[domain.PolicyChoice | Non
     type_names = dict(
         TicketType.objects.filter(pk__in={t.type_id for t in tickets if t.type_id}).values_list("pk", "name")
     )
-    rules = _selection_rules()
-    default_id = SLAPolicy.objects.filter(is_default=True).values_list("pk", flat=True).first()
+    rules = _batch_read("selection_rules", _selection_rules)
+    default_id = _batch_read(
+        "default_policy", lambda: SLAPolicy.objects.filter(is_default=True).values_list("pk", flat=True).first()
+    )
     choices = []
     for ticket in tickets:
         org = organizations.get(ticket.organization_id) if ticket.organization_id else None
@@ -465,7 +514,10 @@ def _evaluate(states: Sequence[_TicketState], configs: Mapping[int, PolicyConfig
         plan.tickets.append(ticket.pk)
         plan.pauses.extend({id(p): p for p in state.changed_pauses}.values())
         for target, late in state.met_events:
-            plan.events.append(_sla_event(ticket, target, _("met late") if late else _("met"), at))
+            # Stored in English whatever language the request runs in; the timeline translates it.
+            plan.events.append(
+                _sla_event(ticket, target, gettext_noop("met late") if late else gettext_noop("met"), at)
+            )
     return plan
 
 
@@ -636,8 +688,20 @@ def _write(plan: _Plan, *, at: datetime, imported: bool = False) -> None:
 # --- Hooks called by tickets.services ---------------------------------------------------------------
 
 
-def tickets_sla_start(tickets: Sequence[Ticket], *, at: datetime, imported: bool = False) -> None:
-    """Start the clocks of newly created tickets (``tickets_create_bulk``) and set their due dates.
+@dataclass
+class SLAStart:
+    """The clocks of new tickets, planned before the tickets are inserted; see :func:`tickets_sla_plan`."""
+
+    plan: _Plan
+    at: datetime
+    imported: bool
+
+
+def tickets_sla_plan(tickets: Sequence[Ticket], *, at: datetime, imported: bool = False) -> SLAStart:
+    """Choose the policy of tickets about to be inserted (``tickets_create_bulk``), start their clocks
+    and set ``sla_policy`` and the due dates on the unsaved tickets, so that the insert writes them
+    (no second write of every new ticket). Nothing is written here: insert the tickets, then call
+    :func:`tickets_sla_write` with the result.
 
     Imported tickets (``publish=False``) get their clocks too, but what fell due before the import
     is recorded as breached, not escalated.
@@ -661,13 +725,18 @@ def tickets_sla_start(tickets: Sequence[Ticket], *, at: datetime, imported: bool
             _start_clock(state, Target.RESOLUTION, ticket.created_at)
         states.append(state)
     if not states:
-        return
+        return SLAStart(_Plan(), at, imported)
     configs = policy_configs(t.ticket.sla_policy_id for t in states)
-    plan = _evaluate(states, configs, at)
+    plan = _evaluate(states, configs, at)  # sets the due dates on the tickets
     plan.events = []  # creation is on the timeline already; met-at-import is not news
     plan.tickets = []  # new tickets have no escalation rows to replace
-    _write(plan, at=at, imported=imported)
-    update_rows(Ticket, [s.ticket for s in states], TICKET_SLA_FIELDS)
+    return SLAStart(plan, at, imported)
+
+
+def tickets_sla_write(start: SLAStart) -> None:
+    """Write the clocks, pauses and escalations planned by :func:`tickets_sla_plan`, once the tickets
+    are inserted (their rows already carry the policy and due dates)."""
+    _write(start.plan, at=start.at, imported=start.imported)
 
 
 def ticket_sla_refresh(ticket: Ticket, *, events: Sequence[TicketEvent], at: datetime) -> tuple[list[str], list]:
@@ -687,7 +756,32 @@ def ticket_sla_refresh(ticket: Ticket, *, events: Sequence[TicketEvent], at: dat
     return TICKET_SLA_FIELDS, events_out
 
 
-def _refresh(tickets: Sequence[Ticket], triggers: Sequence[_Trigger], *, at: datetime, reselect: bool) -> _Plan:
+def tickets_sla_refresh(
+    tickets: Sequence[Ticket], *, events: Mapping[int, Sequence[TicketEvent]], at: datetime
+) -> tuple[list[str], list[TicketEvent]]:
+    """:func:`ticket_sla_refresh` for changes to many tickets at once (``events``: each ticket's, by
+    id, in order), in a few queries for all of them. The tickets are locked by the caller, who
+    saves them; no reselection (a type change goes through ``_save``)."""
+    triggers = {t.pk: _triggers(events.get(t.pk, ())) for t in tickets}
+    if any(trigger.kind == "reselect" for found in triggers.values() for trigger in found):
+        raise ValueError("tickets_sla_refresh does not reselect policies; save a type change on its own.")
+    concerned = [t for t in tickets if triggers[t.pk] and t.sla_policy_id is not None]
+    if not concerned:
+        return [], []
+    plan = _refresh(concerned, triggers, at=at, reselect=False)
+    events_out, plan.events = plan.events, []
+    _write(plan, at=at)
+    return TICKET_SLA_FIELDS, events_out
+
+
+def _refresh(
+    tickets: Sequence[Ticket],
+    triggers: Sequence[_Trigger] | Mapping[int, Sequence[_Trigger]],
+    *,
+    at: datetime,
+    reselect: bool,
+) -> _Plan:
+    """Move the clocks of ``tickets`` for ``triggers`` (the same for all, or each ticket's by id)."""
     states = _load_states(tickets)
     if reselect:
         for state, choice in zip(states, select_policies(tickets), strict=True):
@@ -696,7 +790,7 @@ def _refresh(tickets: Sequence[Ticket], triggers: Sequence[_Trigger], *, at: dat
     for state in states:
         if state.choice is None:
             state.choice = _previous_choice(state)
-        for trigger in triggers:
+        for trigger in triggers.get(state.ticket.pk, ()) if isinstance(triggers, Mapping) else triggers:
             _apply(state, trigger)
     configs = policy_configs(s.ticket.sla_policy_id for s in states)
     return _evaluate(states, configs, at)
@@ -1001,12 +1095,13 @@ def _notification_kind(percent: int) -> str:
 
 
 def _escalation_text(percent: int) -> str:
+    """What an escalation did, in English: it is stored on events and rows, and translated when shown."""
     kind = domain.escalation_kind(percent)
     if kind is domain.EscalationKind.WARNING:
-        return _("warning at %(percent)s %%") % {"percent": percent}
+        return gettext_noop("warning at %(percent)s %%") % {"percent": percent}
     if kind is domain.EscalationKind.BREACH:
-        return _("breached")
-    return _("escalated at %(percent)s %%") % {"percent": percent}
+        return gettext_noop("breached")
+    return gettext_noop("escalated at %(percent)s %%") % {"percent": percent}
 
 
 def target_label(target: str) -> str:
@@ -1124,7 +1219,7 @@ def _send_email(notification: Notification) -> None:
         "ticket": ticket,
         "reference": ticket.reference,
         "user": user,
-        "url": f"{settings.SITE_URL.rstrip('/')}/admin/tickets/ticket/{ticket.pk}/change/",
+        "url": settings.SITE_URL.rstrip("/") + reverse("desk:ticket", args=[ticket.reference]),
         "desk_name": settings.SERVICE_DESK_NAME,
     }
     subject = " ".join(render_to_string("emails/sla_notification.subject.txt", context).split())

@@ -5,6 +5,11 @@ No Django, no ORM, no I/O. Real-world mail is broken in every possible way, so t
 decoding: RFC 2047 words (also split inside a multi-byte character), undeclared 8-bit bytes, wrong or
 unknown charsets. Whatever the input, ``parse_email`` returns a ``ParsedEmail`` or raises
 ``EmailParseError``; size limits are checked on the raw bytes before the email package sees them.
+
+Memory: a message is read once, without copies of the whole. Long runs of base64 lines (the body of
+a large attachment) are not handed to the email package at all: each reaches it as one placeholder
+line and is decoded later, chunk by chunk, straight from the raw bytes. So a 20 MB attachment costs
+its 20 MB of decoded bytes, not the five or six copies of text and lines the email package would make.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email import message_from_bytes, message_from_string
+from email import message_from_string
 from email.errors import MessageError
 from email.generator import BytesGenerator
 from email.message import Message
+from email.parser import BytesFeedParser
 from email.policy import compat32
 from email.utils import collapse_rfc2231_value, getaddresses, parsedate_to_datetime
 from urllib.parse import unquote
@@ -532,13 +538,19 @@ def _date(value: str) -> datetime | None:
 _HEADER_END = re.compile(rb"\n\r?\n")
 # Matched against the lower-cased bytes (same offsets); the value is then read from the original.
 _BOUNDARY_PARAM = re.compile(rb"""boundary\*?\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))""")
+# Messages larger than this are scanned without a lower-cased copy (``_scan_large``).
+_LOWER_COPY_LIMIT = MB
+_BOUNDARY_PARAM_ANY_CASE = re.compile(_BOUNDARY_PARAM.pattern, re.IGNORECASE)
+_ENCLOSED_TYPES = (b"message/rfc822", b"message/global")  # the same length
+_SCAN_WINDOW = MB
+_SCAN_OVERLAP = len(_ENCLOSED_TYPES[0])
 _HEADER_LINE = re.compile(rb"[!-9;-~]{1,76}[ \t]*:")
 _LEADING_LINES = 5
 _MAX_DELIMITER_LINE = 262
 
 
 def _check_raw(raw: bytes, limits: _Limits) -> None:
-    if not raw.strip():
+    if not raw or raw.isspace():  # as ``not raw.strip()``, without copying the message
         raise EmailParseError("empty input")
     end = _HEADER_END.search(raw, 0, limits.header_bytes + 2)
     header_size = end.start() if end else len(raw)
@@ -547,9 +559,9 @@ def _check_raw(raw: bytes, limits: _Limits) -> None:
     _check_part_count(raw, limits.parts)
 
 
-def _declared_boundaries(raw: bytes, lowered: bytes) -> set[bytes]:
+def _declared_boundaries(raw: bytes, lowered: bytes, pattern: re.Pattern[bytes] = _BOUNDARY_PARAM) -> set[bytes]:
     found = set()
-    for match in _BOUNDARY_PARAM.finditer(lowered):
+    for match in pattern.finditer(lowered):
         group = 1 if match.group(1) is not None else 2
         found.add(raw[match.start(group) : match.end(group)])
     return found
@@ -565,11 +577,38 @@ def _delimiter_lines(raw: bytes) -> Iterator[bytes]:
         position = raw.find(b"\n--", start)
 
 
+def _scan_large(raw: bytes) -> tuple[set[bytes], int]:
+    """What the small-message branch finds (declared boundaries, enclosed messages) without a lower-cased
+    copy of the whole message: a window at a time, each overlapping the next by a pattern's length."""
+    boundaries: set[bytes] = set()
+    enclosed = 0
+    matched_to = 0
+    for start in range(0, len(raw), _SCAN_WINDOW):
+        window = raw[start : start + _SCAN_WINDOW + _SCAN_OVERLAP].lower()
+        # Occurrences that start in this window (those are entirely inside it; none overlaps itself).
+        limit = _SCAN_WINDOW + len(_ENCLOSED_TYPES[0]) - 1
+        enclosed += sum(window.count(name, 0, limit) for name in _ENCLOSED_TYPES)
+        position = window.find(b"boundary")
+        while position != -1 and position < _SCAN_WINDOW:
+            # finditer would try here only if no earlier match covers it; the match reads the original.
+            if start + position >= matched_to:
+                match = _BOUNDARY_PARAM_ANY_CASE.match(raw, start + position)
+                if match is not None:
+                    group = 1 if match.group(1) is not None else 2
+                    boundaries.add(match.group(group))
+                    matched_to = match.end()
+            position = window.find(b"boundary", position + 1)
+    return boundaries, enclosed
+
+
 def _check_part_count(raw: bytes, max_parts: int) -> None:
     """Count MIME delimiter lines of every declared boundary; stop as soon as there are too many."""
-    lowered = raw.lower()
-    boundaries = _declared_boundaries(raw, lowered)
-    enclosed = lowered.count(b"message/rfc822") + lowered.count(b"message/global")
+    if len(raw) > _LOWER_COPY_LIMIT:
+        boundaries, enclosed = _scan_large(raw)
+    else:
+        lowered = raw.lower()
+        boundaries = _declared_boundaries(raw, lowered)
+        enclosed = lowered.count(b"message/rfc822") + lowered.count(b"message/global")
     if len(boundaries) > max_parts or enclosed > max_parts:
         raise EmailParseError("too many MIME parts")
     if not boundaries:
@@ -621,6 +660,163 @@ def _repair_folding(raw: bytes, notes: _Notes) -> bytes:
     notes.defects.append(f"{len(repaired)} header line(s) without folding whitespace joined to the previous header")
     fixed = [b" " + line if index in repaired else line for index, line in enumerate(lines)]
     return b"\n".join(fixed) + raw[block_end:]
+
+
+# --------------------------------------------------------------------------------------------------
+# Large base64 bodies, kept out of the email package
+
+# A run of at least this many bytes of base64-alphabet lines is fed to the email package as one
+# placeholder line. Those lines never hold a header (no colon), a boundary (no dash) or a blank
+# line, so the placeholder, itself a base64-alphabet line, gives the same tree.
+_RUN_MIN_BYTES = 64 * 1024
+_RUN = re.compile(rb"^(?:[A-Za-z0-9+/=]++\r?\n)++", re.MULTILINE)
+_FEED_BYTES = 64 * 1024
+_DECODE_BYTES = MB  # any size: characters left over from a chunk carry over to the next
+_CR_LF = b"\r\n"
+
+
+class _Runs:
+    """The runs cut out of ``data`` and the placeholders that stand for them in the parsed tree.
+
+    A placeholder is ``<prefix><10 digits>`` plus the run's last line ending; the prefix occurs
+    nowhere in ``data`` and starts with a letter found nowhere else in it, so a placeholder cannot
+    be confused with text around it.
+    """
+
+    def __init__(self, data: bytes, spans: list[tuple[int, int]]) -> None:
+        self.data = data
+        self.spans = spans
+        prefix = "Qsdrun"
+        number = 0
+        while (prefix + f"{number}x").encode() in data:
+            number += 1
+        self.prefix = f"{prefix}{number}x"
+        self.placeholder = re.compile(re.escape(self.prefix) + r"(\d{10})(\r\n|\n)?")
+
+    @classmethod
+    def find(cls, data: bytes) -> _Runs:
+        spans = []
+        if len(data) >= _RUN_MIN_BYTES:
+            spans = [match.span() for match in _RUN.finditer(data) if match.end() - match.start() >= _RUN_MIN_BYTES]
+        return cls(data, spans)
+
+    def line(self, index: int) -> bytes:
+        """The placeholder line fed in place of run ``index`` (ending as the run's last line does)."""
+        start, end = self.spans[index]
+        ending = "\r\n" if self.data[end - 2 : end] == _CR_LF else "\n"
+        return f"{self.prefix}{index:010d}{ending}".encode("ascii")
+
+    def feed(self, parser: BytesFeedParser) -> None:
+        position = 0
+        for index, (start, end) in enumerate(self.spans):
+            self._feed_range(parser, position, start)
+            parser.feed(self.line(index))
+            position = end
+        self._feed_range(parser, position, len(self.data))
+
+    def _feed_range(self, parser: BytesFeedParser, start: int, end: int) -> None:
+        view = memoryview(self.data)
+        for offset in range(start, end, _FEED_BYTES):
+            parser.feed(bytes(view[offset : min(offset + _FEED_BYTES, end)]))
+
+    def within(self, text: object) -> bool:
+        return bool(self.spans) and isinstance(text, str) and self.prefix in text
+
+    def _run(self, match: re.Match[str]) -> tuple[int, int]:
+        """The bytes a placeholder stands for; its line ending is dropped where the parser dropped it."""
+        start, end = self.spans[int(match.group(1))]
+        if match.group(2) is None:
+            end -= 2 if self.data[end - 2 : end] == _CR_LF else 1
+        return start, end
+
+    def expand(self, text: str) -> str:
+        """``text`` as the email package would have held it (a copy of the runs in it)."""
+        return self.placeholder.sub(lambda m: self.data[slice(*self._run(m))].decode("ascii"), text)
+
+    def restore(self, message: Message) -> None:
+        """Put the original text back into a part and everything in it (before it is generated again)."""
+        if not self.spans:
+            return
+        for part in _iter_parts(message):
+            payload = part._payload  # the payload as parsed, without get_payload's decoding
+            if self.within(payload):
+                part.set_payload(self.expand(payload))
+            for name in ("preamble", "epilogue"):
+                value = getattr(part, name, None)
+                if self.within(value):
+                    setattr(part, name, self.expand(value))
+
+    def prepare(self, part: Message) -> None:
+        """A leaf keeps its placeholders only where they are decoded here: plain base64 text."""
+        payload = part._payload
+        if self.within(payload) and (not _is_base64(part) or _SURROGATES.search(payload)):
+            part.set_payload(self.expand(payload))
+
+    def significant_chars(self, text: str) -> int:
+        """Characters of ``text`` (expanded) other than CR, LF and space."""
+        count = len(text) - text.count("\n") - text.count("\r") - text.count(" ")
+        for match in self.placeholder.finditer(text):
+            start, end = self.spans[int(match.group(1))]
+            count -= len(match.group(0)) - len(match.group(2) or "")  # the placeholder without its line ending
+            count += end - start - self.data.count(b"\n", start, end) - self.data.count(b"\r", start, end)
+        return count
+
+    def decode_base64(self, text: str) -> bytes | None:
+        """What ``get_payload(decode=True)`` returns for valid base64 with placeholders; None otherwise.
+
+        Decoded a chunk at a time in strict mode, so a run is never copied whole; anything that is not
+        plain valid base64 (bad padding, stray characters) is None and decoded by the email package.
+        """
+        if not text.isascii():
+            return None
+        sink = _Base64Sink()
+        position = 0
+        for match in self.placeholder.finditer(text):
+            sink.feed(text[position : match.start()].encode("ascii"))
+            start, end = self._run(match)
+            view = memoryview(self.data)
+            for offset in range(start, end, _DECODE_BYTES):
+                sink.feed(bytes(view[offset : min(offset + _DECODE_BYTES, end)]))
+            position = match.end()
+        sink.feed(text[position:].encode("ascii"))
+        return sink.result()
+
+
+class _Base64Sink:
+    """Strict base64 decoding of text that arrives in pieces (line endings ignored, as the email package does)."""
+
+    def __init__(self) -> None:
+        self.out = io.BytesIO()
+        self.carry = b""
+        self.padded = False
+        self.valid = True
+
+    def feed(self, piece: bytes) -> None:
+        piece = piece.translate(None, _CR_LF)
+        if not piece or not self.valid:
+            return
+        if self.padded:  # data after the padding: not strictly valid
+            self.valid = False
+            return
+        piece = self.carry + piece if self.carry else piece
+        cut = len(piece) - len(piece) % 4
+        self.carry = piece[cut:]
+        quanta = piece[:cut]
+        self.padded = b"=" in quanta
+        try:
+            self.out.write(binascii.a2b_base64(quanta, strict_mode=True))
+        except binascii.Error:
+            self.valid = False
+
+    def result(self) -> bytes | None:
+        if not self.valid or self.carry:
+            return None
+        return self.out.getvalue()
+
+
+def _is_base64(part: Message) -> bool:
+    """The test ``Message.get_payload(decode=True)`` makes (not stripped)."""
+    return str(part.get("content-transfer-encoding", "")).lower() == "base64"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -678,6 +874,7 @@ class _Walk:
     parts: int = 0
     numbered: int = 0
     linesep: str = "\n"
+    runs: _Runs = field(default_factory=lambda: _Runs(b"", []))
 
 
 def _payload(part: Message) -> str | list[Message] | None:
@@ -747,19 +944,24 @@ def _content_id(part: Message, notes: _Notes) -> str:
     return _collapse(notes.header(value)).strip().strip("<>").strip()
 
 
-def _estimated_size(part: Message) -> int:
+def _estimated_size(part: Message, runs: _Runs) -> int:
     """Decoded size of a leaf part without decoding it (exact enough to enforce a limit)."""
     payload = _payload(part)
     if not isinstance(payload, str):
         return 0
     encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
     if encoding == "base64":
-        significant = len(payload) - payload.count("\n") - payload.count("\r") - payload.count(" ")
-        return significant * 3 // 4
+        return runs.significant_chars(payload) * 3 // 4
     return len(payload)
 
 
-def _leaf_bytes(part: Message) -> bytes:
+def _leaf_bytes(part: Message, runs: _Runs) -> bytes:
+    payload = part._payload  # placeholders are in the payload as parsed
+    if runs.within(payload):
+        decoded = runs.decode_base64(payload)
+        if decoded is not None:
+            return decoded
+        runs.restore(part)  # not plain valid base64: the email package decides, as it always did
     try:
         data = part.get_payload(decode=True)
     except (*_LOOKUP_ERRORS, binascii.Error):
@@ -770,8 +972,9 @@ def _leaf_bytes(part: Message) -> bytes:
     return payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
 
 
-def _message_bytes(message: Message, linesep: str) -> bytes:
+def _message_bytes(message: Message, linesep: str, runs: _Runs) -> bytes:
     """An enclosed message as bytes again (headers are not refolded; the outer line ending is used)."""
+    runs.restore(message)
     buffer = io.BytesIO()
     policy = compat32.clone(linesep=linesep, max_line_length=None)
     try:
@@ -809,9 +1012,9 @@ def _keep(walk: _Walk, part: Message, filename: str, content: bytes, declared_ty
 
 def _attach(walk: _Walk, part: Message, declared_type: str) -> None:
     filename = _filename(part, walk.notes) or _generated_name(walk, declared_type)
-    if _over_limit(walk, filename, _estimated_size(part)):
+    if _over_limit(walk, filename, _estimated_size(part, walk.runs)):
         return
-    content = _leaf_bytes(part)
+    content = _leaf_bytes(part, walk.runs)
     if declared_type == "text/rfc822-headers":
         _note_enclosed_headers(walk, content)
     _keep(walk, part, filename, content, declared_type)
@@ -839,7 +1042,7 @@ def _attach_message(walk: _Walk, part: Message, declared_type: str) -> None:
     if declared_type in {"message/rfc822", "message/global"}:
         first = enclosed[0] if enclosed else None
         filename = _filename(part, walk.notes) or _message_name(first, walk.notes)
-        content = _message_bytes(first, walk.linesep) if first is not None else _leaf_bytes(part)
+        content = _message_bytes(first, walk.linesep, walk.runs) if first is not None else _leaf_bytes(part, walk.runs)
         msgid = first.get("message-id") if first is not None else None
         if isinstance(msgid, str) and normalize_msgid(msgid):
             walk.enclosed_message_ids.append(normalize_msgid(msgid))
@@ -848,7 +1051,11 @@ def _attach_message(walk: _Walk, part: Message, declared_type: str) -> None:
     else:
         walk.delivery_status = walk.delivery_status or declared_type == f"message/{_DELIVERY_REPORT}"
         filename = _filename(part, walk.notes) or _generated_name(walk, declared_type)
-        content = b"".join(_message_bytes(item, walk.linesep) for item in enclosed) if enclosed else _leaf_bytes(part)
+        content = (
+            b"".join(_message_bytes(item, walk.linesep, walk.runs) for item in enclosed)
+            if enclosed
+            else _leaf_bytes(part, walk.runs)
+        )
     _keep(walk, part, filename, content, declared_type)
 
 
@@ -857,12 +1064,12 @@ def _is_body(part: Message, declared_type: str, depth: int, walk: _Walk) -> bool
         return False
     if depth > 0 and _filename(part, _Notes()):
         return False
-    return _estimated_size(part) <= walk.limits.attachment_bytes
+    return _estimated_size(part, walk.runs) <= walk.limits.attachment_bytes
 
 
 def _body_segment(walk: _Walk, part: Message, declared_type: str) -> _Segment:
     charset = _param(part, "charset") or None
-    text = decode_bytes(_leaf_bytes(part), charset, walk.notes.defects, walk.notes.hint)
+    text = decode_bytes(_leaf_bytes(part, walk.runs), charset, walk.notes.defects, walk.notes.hint)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _Segment(plain=None, html=text) if declared_type == "text/html" else _Segment(plain=text, html=None)
 
@@ -877,6 +1084,7 @@ def _walk(walk: _Walk, part: Message, depth: int) -> list[_Segment]:
     payload = _payload(part) if part.is_multipart() else None
     if isinstance(payload, list):
         return _walk_container(walk, part, declared_type, payload, depth)
+    walk.runs.prepare(part)
     if declared_type.startswith("multipart/"):
         walk.notes.defects.append(f"{declared_type} part without parts; read as text")
         declared_type = "text/plain"
@@ -1025,23 +1233,28 @@ def _finish_attachments(raw: list[_RawAttachment], html: str) -> tuple[ParsedAtt
     )
 
 
-def _read(raw: bytes, limits: _Limits, notes: _Notes) -> Message:
+def _read(raw: bytes, limits: _Limits, notes: _Notes) -> tuple[Message, _Runs]:
+    """The message tree, as ``email.message_from_bytes(..., policy=compat32)`` builds it, but with
+    long base64 runs left in ``raw`` (placeholders in the tree)."""
     _check_raw(raw, limits)
+    runs = _Runs.find(_repair_folding(_skip_leading_junk(raw, notes), notes))
+    parser = BytesFeedParser(policy=compat32)
     try:
-        message = message_from_bytes(_repair_folding(_skip_leading_junk(raw, notes), notes), policy=compat32)
+        runs.feed(parser)
+        message = parser.close()
     except RecursionError:
         raise EmailParseError("MIME nesting too deep") from None
     notes.hint = _charset_hint(message)
-    return message
+    return message, runs
 
 
 def _parse(raw: bytes, limits: _Limits) -> ParsedEmail:
     notes = _Notes()
-    message = _read(raw, limits, notes)
+    message, runs = _read(raw, limits, notes)
     view = _HeaderView(message, notes)
     if not len(view):
         raise EmailParseError("no headers found")
-    walk = _Walk(limits=limits, notes=notes, linesep="\r\n" if b"\r\n" in raw[:4096] else "\n")
+    walk = _Walk(limits=limits, notes=notes, linesep="\r\n" if b"\r\n" in raw[:4096] else "\n", runs=runs)
     segments = _walk(walk, message, 0)
     text = _join_plain(segments)
     raw_html = _join_html(segments) if any(segment.html is not None for segment in segments) else ""

@@ -1,4 +1,4 @@
-"""Real servers on 127.0.0.1 for integration tests: an SMTP server (aiosmtpd) and an IMAP server (Dovecot)."""
+"""Real servers on 127.0.0.1 for integration tests: an SMTP server (aiosmtpd) and an IMAP and POP3 server (Dovecot)."""
 
 from __future__ import annotations
 
@@ -73,14 +73,15 @@ def smtp_server(settings):
 
 
 DOVECOT_CONF = """
-protocols = imap
+protocols = {protocols}
 listen = 127.0.0.1
 base_dir = {d}/run
 state_dir = {d}/state
 log_path = {d}/dovecot.log
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0
 mail_location = maildir:{d}/mail/%u/Maildir
 first_valid_uid = 1
 default_internal_user = imaptest
@@ -96,9 +97,11 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
   }}
 }}
+{pop3}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {d}/users
@@ -110,10 +113,53 @@ userdb {{
 """
 
 
+# POP3 (dovecot-pop3d): a plain port (with STLS when TLS is on) and an SSL/TLS port. The UIDL is
+# the IMAP UID and UIDVALIDITY, as Dovecot recommends.
+DOVECOT_POP3 = """
+pop3_uidl_format = %08Xu%08Xv
+service pop3-login {{
+  chroot =
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener pop3s {{
+    address = 127.0.0.1
+    port = {ssl_port}
+    ssl = yes
+  }}
+}}
+"""
+DOVECOT_SSL = """ssl = yes
+ssl_cert = <{d}/tls/cert.pem
+ssl_key = <{d}/tls/key.pem"""
+POP3_BINARIES = (Path("/usr/lib/dovecot/pop3"), Path("/usr/libexec/dovecot/pop3"))
+
+
+def _self_signed_certificate(folder: Path) -> Path | None:
+    """A certificate for 127.0.0.1 (the CA file a test client trusts), or None without openssl."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    folder.mkdir()
+    command = [
+        openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem"),
+    ]  # fmt: skip
+    if subprocess.run(command, capture_output=True, check=False).returncode != 0:  # noqa: S603
+        return None
+    return folder / "cert.pem"
+
+
 class Dovecot:
     def __init__(self, root: Path, port: int, uid: int, gid: int) -> None:
         self.root, self.port, self.uid, self.gid = root, port, uid, gid
         self.user, self.password = "agent@desk.example", "secret"
+        self.pop3_port: int | None = None  # None: dovecot-pop3d is not installed
+        self.pop3s_port: int | None = None  # None: no TLS (openssl missing)
+        self.cafile: Path | None = None  # the certificate to trust for TLS
+        self.imaps_port: int | None = None  # None: no TLS
 
     def maildir(self):  # noqa: ANN201
         import mailbox
@@ -136,10 +182,11 @@ class Dovecot:
 
 @pytest.fixture(scope="session")
 def dovecot():
-    """A real Dovecot IMAP server on a free local port with one user and an empty Maildir."""
+    """A real Dovecot IMAP server (and POP3, with dovecot-pop3d) on free local ports with one user and an
+    empty Maildir; TLS (STARTTLS, POP3 over SSL) with a self-signed certificate for 127.0.0.1."""
     binary = shutil.which("dovecot") or ("/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None)
     if binary is None:
-        _unavailable("Dovecot is not installed (apt-get install dovecot-imapd)")
+        _unavailable("Dovecot is not installed (apt-get install dovecot-imapd dovecot-pop3d)")
     if os.geteuid() != 0:
         _unavailable("Dovecot tests start the server as root")
     try:
@@ -151,7 +198,22 @@ def dovecot():
     # unprivileged processes must reach their configuration and mail.
     root = Path(tempfile.mkdtemp(prefix="service-desk-dovecot-"))
     port = free_port()
-    (root / "dovecot.conf").write_text(DOVECOT_CONF.format(d=root, port=port, uid=user.pw_uid, gid=user.pw_gid))
+    cafile = _self_signed_certificate(root / "tls")
+    with_pop3 = any(path.exists() for path in POP3_BINARIES)
+    pop3_port, pop3s_port = (free_port(), free_port() if cafile else 0) if with_pop3 else (None, None)
+    imaps_port = free_port() if cafile else 0
+    (root / "dovecot.conf").write_text(
+        DOVECOT_CONF.format(
+            d=root,
+            port=port,
+            imaps_port=imaps_port,
+            uid=user.pw_uid,
+            gid=user.pw_gid,
+            protocols="imap pop3" if with_pop3 else "imap",
+            ssl=DOVECOT_SSL.format(d=root) if cafile else "ssl = no",
+            pop3=DOVECOT_POP3.format(port=pop3_port, ssl_port=pop3s_port) if with_pop3 else "",
+        )
+    )
     (root / "users").write_text("agent@desk.example:{PLAIN}secret\n")
     for sub in ("run", "state", "mail"):
         (root / sub).mkdir()
@@ -159,10 +221,13 @@ def dovecot():
         os.chown(path, user.pw_uid, user.pw_gid)
     process = subprocess.Popen([binary, "-F", "-c", str(root / "dovecot.conf")])  # noqa: S603
     try:  # whatever happens from here on, the server is stopped again
-        if not _wait_for_port(port):
-            log = (root / "dovecot.log").read_text() if (root / "dovecot.log").exists() else ""
-            pytest.fail(f"Dovecot did not start on port {port}: {log[-2000:]}")
+        for listening in (port, imaps_port, pop3_port, pop3s_port):
+            if listening and not _wait_for_port(listening):
+                log = (root / "dovecot.log").read_text() if (root / "dovecot.log").exists() else ""
+                pytest.fail(f"Dovecot did not start on port {listening}: {log[-2000:]}")
         server = Dovecot(root, port, user.pw_uid, user.pw_gid)
+        server.pop3_port, server.pop3s_port, server.cafile = pop3_port, pop3s_port or None, cafile
+        server.imaps_port = imaps_port or None
         server.maildir()
         for path in (root / "mail").rglob("*"):
             os.chown(path, user.pw_uid, user.pw_gid)
@@ -174,6 +239,14 @@ def dovecot():
         except subprocess.TimeoutExpired:
             process.kill()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def dovecot_pop3(dovecot):
+    """The session's Dovecot, which must speak POP3 too."""
+    if dovecot.pop3_port is None:
+        _unavailable("Dovecot's POP3 server is not installed (apt-get install dovecot-pop3d)")
+    return dovecot
 
 
 @pytest.fixture(autouse=True)

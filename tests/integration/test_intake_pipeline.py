@@ -492,14 +492,14 @@ def test_client_ip_comes_from_the_proxies_part_of_x_forwarded_for(rf, settings):
     assert client_ip(request) == "203.0.113.7"  # the spoofable left part is ignored
 
 
-def test_only_enabled_imap_mailboxes_with_a_host_are_polled(monkeypatch):
+def test_enabled_imap_and_pop3_mailboxes_with_a_host_are_polled(monkeypatch):
     from channels_intake import tasks
 
     queued: list[int] = []
     monkeypatch.setattr(tasks.poll_mailbox_task, "delay", queued.append)
     imap_box = Mailbox.objects.create(name="I", email_address="i@desk.example", host="imap.example", protocol="imap")
-    Mailbox.objects.create(name="P", email_address="p@desk.example", host="pop.example", protocol="pop3")
+    pop3_box = Mailbox.objects.create(name="P", email_address="p@desk.example", host="pop.example", protocol="pop3")
     Mailbox.objects.create(name="Off", email_address="o@desk.example", host="imap.example", enabled=False)
     Mailbox.objects.create(name="Pipe", email_address="h@desk.example", host="")
-    assert tasks.poll_mailboxes_task() == 1
-    assert queued == [imap_box.pk]
+    assert tasks.poll_mailboxes_task() == 2
+    assert sorted(queued) == sorted([imap_box.pk, pop3_box.pk])

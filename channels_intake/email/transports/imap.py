@@ -8,10 +8,18 @@ recognised on the next poll, so the message is not downloaded twice.
 
 from __future__ import annotations
 
+import hashlib
+import ssl
 from collections.abc import Callable, Container
 from dataclasses import dataclass
 
 from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
+
+from channels_intake.email.transports import PollResult
+
+__all__ = ["ImapSettings", "PollResult", "poll"]
+
+_MAX_REMOTE_ID = 255  # InboundMessage.remote_id
 
 
 @dataclass(frozen=True)
@@ -24,21 +32,21 @@ class ImapSettings:
     folder: str = "INBOX"
     archive_folder: str = ""
     timeout: float = 30.0
-
-
-@dataclass
-class PollResult:
-    fetched: int = 0
-    already_stored: int = 0
-    removed: int = 0
+    # None: the system's trusted certificates, with host name checking (ssl.create_default_context()).
+    # imaplib's own default checks nothing.
+    ssl_context: ssl.SSLContext | None = None
 
 
 def _connect(config: ImapSettings) -> MailBox | MailBoxUnencrypted | MailBoxStartTls:
     if config.security == "ssl":
-        return MailBox(config.host, config.port, timeout=config.timeout)
+        return MailBox(config.host, config.port, timeout=config.timeout, ssl_context=_context(config))
     if config.security == "starttls":
-        return MailBoxStartTls(config.host, config.port, timeout=config.timeout)
+        return MailBoxStartTls(config.host, config.port, timeout=config.timeout, ssl_context=_context(config))
     return MailBoxUnencrypted(config.host, config.port, timeout=config.timeout)
+
+
+def _context(config: ImapSettings) -> ssl.SSLContext:
+    return config.ssl_context or ssl.create_default_context()
 
 
 def poll(
@@ -54,9 +62,7 @@ def poll(
         status = mailbox.folder.status(config.folder, ["UIDVALIDITY"])
         validity = str(status.get("UIDVALIDITY", "0"))
         uids = mailbox.uids()[:limit]
-        # Host and folder are part of the id: after a move to another server or folder whose
-        # UIDVALIDITY happens to match, a UID must never count as "already stored".
-        remote_ids = {uid: f"{config.host}/{config.folder}:{validity}:{uid}"[:255] for uid in uids}
+        remote_ids = {uid: _remote_id(config, validity, uid) for uid in uids}
         known = stored_remote_ids(list(remote_ids.values()))
         for uid in uids:
             remote_id = remote_ids[uid]
@@ -71,6 +77,17 @@ def poll(
             _remove(mailbox, uid, config.archive_folder)
             result.removed += 1
     return result
+
+
+def _remote_id(config: ImapSettings, validity: str, uid: str) -> str:
+    """Host and folder are part of the id: after a move to another server or folder whose
+    UIDVALIDITY happens to match, a UID must never count as "already stored"."""
+    remote_id = f"{config.host}/{config.folder}:{validity}:{uid}"
+    if len(remote_id) <= _MAX_REMOTE_ID:
+        return remote_id
+    # Never cut off (every UID of a long folder name would become the same id, and a message
+    # recognised as stored by mistake is removed from the server): a digest of the whole instead.
+    return f"imap-sha256:{hashlib.sha256(remote_id.encode('utf-8', 'backslashreplace')).hexdigest()}"
 
 
 def _fetch_raw(mailbox: MailBox, uid: str) -> bytes | None:

@@ -2,6 +2,9 @@
 
 Every message is stored first, then processed in this process through the same pipeline the
 workers use. `--json` prints one object whose last five counts always add up to `received`.
+`--no-notify` (imports, migrations) stores and processes the mail but sends nobody an
+acknowledgement for it: the choice is stored on each message, so it holds even if a worker ends up
+processing one (a crash of this command leaves it to the stranded-message sweep).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from channels_intake.models import InboundMessage, Mailbox, Source
 from channels_intake.services import inbound_process, inbound_store, summarize
@@ -51,13 +55,33 @@ def iter_raw_messages(source: str) -> Iterator[tuple[str, bytes]]:
         yield source, path.read_bytes()
 
 
+def _store(raw: bytes, name: str, box: Mailbox | None, *, notify: bool) -> InboundMessage:
+    """Store one message; without ``notify`` the flag is committed together with the row."""
+    with transaction.atomic():
+        row = inbound_store(raw=raw, source=Source.FILE, mailbox=box, remote_id=name, queue=False)
+        if not notify:
+            InboundMessage.objects.filter(pk=row.pk).update(notify=False)
+            row.notify = False
+    return row
+
+
 class Command(BaseCommand):
-    help = "Import raw email (files, Maildirs, mbox files, or - for stdin) through the intake pipeline."
+    help = (
+        "Import raw email (files, Maildirs, mbox files, or - for stdin) through the intake pipeline. "
+        "New tickets are acknowledged to the sender by email, as for live mail, unless --no-notify is given."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("sources", nargs="+", help="Files, Maildir folders, mbox files, folders of files, or -.")
         parser.add_argument("--mailbox", help="Name of the mailbox the mail belongs to (default team, type).")
         parser.add_argument("--json", action="store_true", help="Print one JSON object with the counts at the end.")
+        parser.add_argument(
+            "--no-notify",
+            action="store_false",
+            dest="notify",
+            help="For imports and migrations: store and process the mail as usual, but send the senders "
+            "no acknowledgement for these messages.",
+        )
 
     def handle(self, *args: object, **options: object) -> None:
         box = None
@@ -67,9 +91,10 @@ class Command(BaseCommand):
                 raise CommandError(f"No mailbox named {options['mailbox']!r}.")
         rows: list[InboundMessage] = []
         as_json = bool(options["json"])
+        notify = bool(options["notify"])
         for source in options["sources"]:  # type: ignore[attr-defined]
             for name, raw in iter_raw_messages(str(source)):
-                row = inbound_store(raw=raw, source=Source.FILE, mailbox=box, remote_id=name, queue=False)
+                row = _store(raw, name, box, notify=notify)
                 if row.is_original:
                     row = inbound_process(row.pk)
                 rows.append(row)
