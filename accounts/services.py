@@ -242,3 +242,185 @@ def agent_create(
     profile.save()
     profile.teams.set(list(teams))
     return user
+
+
+# --- Agent preferences ----------------------------------------------------------------------------
+
+
+def agent_set_preferences(*, user: object, language: str, time_zone: str, signature: str | None = None) -> AgentProfile:
+    """An agent's own language, time zone and signature. ``ValidationError`` for unknown values."""
+    import zoneinfo
+
+    from django.conf import settings as django_settings
+
+    profile = AgentProfile.objects.get(user_id=getattr(user, "pk", None), is_active=True)
+    errors: dict[str, str] = {}
+    if language not in {code for code, _name in django_settings.LANGUAGES}:
+        errors["language"] = "Unknown language."
+    try:
+        zoneinfo.ZoneInfo(time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        errors["time_zone"] = "Unknown time zone."
+    if errors:
+        raise ValidationError(errors)
+    profile.language = language
+    profile.time_zone = time_zone
+    fields = ["language", "time_zone", "updated_at"]
+    if signature is not None:
+        profile.signature = signature[:2000]
+        fields.append("signature")
+    profile.save(update_fields=fields)
+    return profile
+
+
+# --- Organization edits from the agent workspace --------------------------------------------------
+
+
+class AccountPermissionDenied(AccountError):
+    """The acting user may not make this change (shown to them as the reason)."""
+
+
+class _Unset:
+    """Marks an argument that was not given (``None`` clears the account manager)."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = _Unset()
+
+# Fields that choose the SLA policy of an organization's tickets (as in the admin's OrganizationAdmin).
+ORGANIZATION_SLA_SELECTION_FIELDS = ("tier", "sla_policy")
+# Long or private values: the change log names the field, not its content.
+_LOGGED_WITHOUT_VALUE = {"notes"}
+
+
+def _log_value(value: object) -> str:
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    if hasattr(value, "get_username"):
+        return value.get_full_name() or value.get_username()  # type: ignore[union-attr]
+    return str(value)
+
+
+@transaction.atomic
+def organization_update(  # noqa: C901 - one branch per editable field
+    *,
+    organization: Organization,
+    by,  # noqa: ANN001 - the acting User
+    name: str | None = None,
+    tier: str | None = None,
+    annual_contract_value: Decimal | int | str | None = None,
+    currency: str | None = None,
+    account_manager=UNSET,  # noqa: ANN001 - a User with an agent profile, None to clear
+    notes: str | None = None,
+    custom_fields: Mapping[str, object] | None = None,
+    expected_updated_at=None,  # noqa: ANN001 - the ``updated_at`` the editor saw, to refuse lost updates
+) -> tuple[Organization, list[str]]:
+    """Change an organization's profile as ``by``; return it and the names of the fields that changed.
+
+    Admins and team leads may edit any organization, an account manager their own. Everything is
+    validated before anything is written; the change is logged (Django's ``LogEntry``, shown in the
+    admin's history and on the organization page) with who changed what, and a change of tier
+    chooses the SLA policy of the organization's open tickets again.
+    """
+    org = Organization.objects.select_for_update(of=("self",)).select_related("account_manager").get(pk=organization.pk)
+    if not selectors.organization_editable_by(by, org):
+        raise AccountPermissionDenied("You may not edit this organization.")
+    if expected_updated_at is not None and org.updated_at != expected_updated_at:
+        raise AccountError(
+            "Someone else changed this organization meanwhile. Review their changes and save again.",
+            {"__all__": "Changed by someone else meanwhile."},
+        )
+    before = {
+        "name": org.name,
+        "tier": org.tier,
+        "annual_contract_value": org.annual_contract_value,
+        "currency": org.currency,
+        "account_manager": org.account_manager,
+        "notes": org.notes,
+    }
+    errors: dict[str, str] = {}
+    if name is not None:
+        org.name = name.strip()
+    if tier is not None:
+        if tier not in Tier.values:
+            errors["tier"] = "Unknown tier."
+        org.tier = tier
+    if annual_contract_value is not None:
+        try:
+            value = Decimal(str(annual_contract_value).strip())
+        except ArithmeticError:
+            value = None
+        if value is None or not value.is_finite():
+            errors["annual_contract_value"] = "Enter a number."
+        else:
+            org.annual_contract_value = value
+    if currency is not None:
+        org.currency = currency.strip().upper()
+    if not isinstance(account_manager, _Unset):
+        if (
+            account_manager is not None
+            and account_manager.pk != org.account_manager_id  # keeping a departed manager is not a change
+            and not AgentProfile.objects.filter(user=account_manager, is_active=True, user__is_active=True).exists()
+        ):
+            errors["account_manager"] = "Not an active agent."
+        org.account_manager = account_manager
+    if notes is not None:
+        org.notes = notes
+    old_custom = dict(org.custom_fields or {})
+    if custom_fields is not None:
+        try:
+            org.custom_fields = _custom_values(CustomFieldEntity.ORGANIZATION, custom_fields, existing=old_custom)
+        except AccountError as exc:
+            errors.update(exc.errors)
+    if errors:
+        raise AccountError("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
+    _full_clean(org, exclude=["sla_policy", "default_team", "parent"])
+
+    after = {key: getattr(org, key) for key in before}
+    changed = [key for key in before if before[key] != after[key]]
+    changed_custom = sorted(
+        key for key in set(old_custom) | set(org.custom_fields) if old_custom.get(key) != org.custom_fields.get(key)
+    )
+    if not changed and not changed_custom:
+        return org, []
+    fields = [*changed, "custom_fields"] if changed_custom else list(changed)
+    org.save(update_fields=[*fields, "updated_at"])
+
+    from django.contrib.admin.models import CHANGE, LogEntry
+    from django.contrib.contenttypes.models import ContentType
+    from django.utils import translation
+
+    labels = {spec.key: spec.label for spec in selectors.custom_field_specs(CustomFieldEntity.ORGANIZATION)}
+    parts = []
+    for key in changed:
+        model_field = Organization._meta.get_field(key)
+        label = str(model_field.verbose_name).capitalize()
+        with translation.override("en"):  # the log reads the same whoever wrote it
+            shown = {k: str(v) for k, v in model_field.flatchoices} if model_field.choices else {}  # type: ignore[attr-defined]
+        if key in _LOGGED_WITHOUT_VALUE:
+            parts.append(f"{label} changed")
+        else:
+            old, new = shown.get(before[key], before[key]), shown.get(after[key], after[key])
+            parts.append(f"{label}: {_log_value(old)} → {_log_value(new)}")
+    for key in changed_custom:
+        parts.append(
+            f"{labels.get(key, key)}: {_log_value(old_custom.get(key))} → {_log_value(org.custom_fields.get(key))}"
+        )
+
+    LogEntry.objects.create(
+        user_id=by.pk,
+        content_type=ContentType.objects.get_for_model(Organization),
+        object_id=str(org.pk),
+        object_repr=str(org)[:200],
+        action_flag=CHANGE,
+        change_message=("Changed in the workspace: " + "; ".join(parts) + ".")[:5000],
+    )
+    if any(key in ORGANIZATION_SLA_SELECTION_FIELDS for key in changed):
+        from tickets import sla
+
+        sla.selection_changed(organization_id=org.pk)
+    return org, [*changed, *(f"custom_fields.{key}" for key in changed_custom)]

@@ -24,6 +24,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 urlpatterns = [
     path("", home, name="home"),
     path("", include("channels_intake.urls")),
+    path("desk/", include("tickets.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
 ]

@@ -33,6 +33,7 @@ from tickets.domain import status as state
 from tickets.domain.references import parse_reference
 from tickets.models import (
     Attachment,
+    BulkJob,
     BusinessCalendar,
     BusinessHours,
     EscalationLevel,
@@ -778,3 +779,13 @@ class NotificationAdmin(TicketNumberSearchMixin, ReadOnlyAdminMixin, admin.Model
     ordering = ["-id"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+
+
+@admin.register(BulkJob)
+class BulkJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Bulk jobs run from the workspace: what was asked, and what changed or was refused."""
+
+    list_display = ("id", "action", "created_by", "state", "total", "changed", "unchanged", "refused", "created_at")
+    list_filter = ("state", "action")
+    list_select_related = ("created_by",)
+    readonly_fields = [f.name for f in BulkJob._meta.fields]

@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.urls import reverse
 
 from tickets.choices import EventAction
 from tickets.events import subscribe
@@ -38,7 +39,7 @@ def send_assignment_email(event: TicketEvent, user) -> None:  # noqa: ANN001 - a
         "ticket": ticket,
         "reference": ticket.reference,
         "actor": event.actor_label,
-        "url": f"{settings.SITE_URL.rstrip('/')}/admin/tickets/ticket/{ticket.pk}/change/",
+        "url": settings.SITE_URL.rstrip("/") + reverse("desk:ticket", args=[ticket.reference]),
         "desk_name": settings.SERVICE_DESK_NAME,
         "user": user,
     }

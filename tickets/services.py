@@ -1018,3 +1018,316 @@ def message_record_bounce(*, message: Message, reason: str) -> Message:
             body_text=f"The reply of {sent} to {recipients} could not be delivered.\n{reason}",
         )
     return message
+
+
+# --- Saved views ----------------------------------------------------------------------------------
+
+
+def saved_view_create(
+    *,
+    user: User,  # type: ignore[valid-type]
+    name: str,
+    filters: Mapping[str, list[str]],
+    sort: str,
+    shared: bool = False,
+):  # -> SavedView
+    """Save a list's filters and sort as a personal view, or one shared with every agent."""
+    from tickets.choices import ViewVisibility
+    from tickets.models import SavedView
+
+    principal = account_selectors.principal_for(user)
+    if not principal.is_agent:
+        raise PermissionDenied("Only agents save views.")
+    name = " ".join(name.split())[:100]
+    if not name:
+        raise TicketError("A view needs a name.", field="name")
+    visibility = ViewVisibility.SHARED if shared else ViewVisibility.PERSONAL
+    return SavedView.objects.create(name=name, filters=dict(filters), sort=sort, visibility=visibility, owner=user)
+
+
+def saved_view_delete(*, view, user: User) -> None:  # type: ignore[valid-type]
+    """Delete a saved view: its owner may, and an admin may delete shared ones."""
+    principal = account_selectors.principal_for(user)
+    if view.owner_id != principal.user_id and not principal.is_admin:
+        raise PermissionDenied("Only the owner or an admin can delete this view.")
+    view.delete()
+
+
+# --- Agent workspace: the ticket page ---------------------------------------------------------------
+# Notes with @mentions, CC by address, and replies or notes that must not cross a message the agent
+# has not seen yet. (Appended by the ticket-page helper of issue 6.)
+
+
+class ConversationMoved(TicketError):
+    """Messages arrived after the one the agent last saw: nothing was written, so they can read them first."""
+
+    def __init__(self, messages: Sequence[Message]) -> None:
+        self.messages = list(messages)
+        super().__init__(
+            f"{len(self.messages)} new message(s) arrived on the ticket while you were writing. "
+            "Read them, then send again or tick “send anyway”.",
+            field="body",
+        )
+
+
+def _refuse_unseen(ticket: Ticket, seen_message_id: int | None) -> None:
+    """Refuse when the ticket has messages newer than ``seen_message_id`` (None: no check). Call under the row lock."""
+    if seen_message_id is None:
+        return
+    newer = list(
+        Message.objects.filter(ticket=ticket, pk__gt=seen_message_id)
+        .select_related("author_user", "author_contact")
+        .order_by("created_at", "id")
+    )
+    if newer:
+        raise ConversationMoved(newer)
+
+
+def _mentioned_agents(ticket: Ticket, text: str, *, exclude_user_id: int | None) -> list[User]:  # type: ignore[valid-type]
+    """Active agents mentioned in ``text`` who may see ``ticket`` (the author is never notified of themself)."""
+    from django.db.models import Q
+
+    from tickets import selectors
+    from tickets.domain.mentions import full_name_key, parse_mentions
+
+    mentions = parse_mentions(text)
+    if not mentions:
+        return []
+    condition = Q()
+    for username in mentions.usernames:
+        condition |= Q(username__iexact=username)
+    for name in mentions.full_names:
+        first, _sep, rest = name.partition(" ")
+        # Narrow in the database by the first word, match the whole name below.
+        condition |= Q(first_name__iexact=first) | Q(first_name__iexact=name)
+        if rest:
+            condition |= Q(last_name__iexact=rest.rsplit(" ", 1)[-1])
+    candidates = (
+        User.objects.filter(condition, is_active=True)
+        .filter(Q(agent_profile__is_active=True) | Q(is_superuser=True))
+        .exclude(pk=exclude_user_id)
+        .distinct()
+        .order_by("pk")
+    )
+    usernames, names = set(mentions.usernames), set(mentions.full_names)
+    found = [
+        user
+        for user in candidates
+        if user.get_username().casefold() in usernames or full_name_key(user.first_name, user.last_name) in names
+    ]
+    return [user for user in found if selectors.tickets_visible_to(user).filter(pk=ticket.pk).exists()]
+
+
+def _notify_mentions(ticket: Ticket, message: Message, by: Actor) -> list:
+    from django.utils.translation import gettext as _
+
+    from tickets.models import Notification
+    from tickets.models.sla import EmailStatus, NotificationKind
+
+    recipients = _mentioned_agents(ticket, message.body_text, exclude_user_id=by.user.pk if by.user else None)
+    if not recipients:
+        return []
+    author = (by.user.get_full_name() or by.user.get_username()) if by.user else _("The desk")
+    title = _("%(reference)s: %(author)s mentioned you in a note - %(subject)s") % {
+        "reference": ticket.reference,
+        "author": author,
+        "subject": ticket.subject,
+    }
+    excerpt = message.body_text.strip()
+    if len(excerpt) > 1000:
+        excerpt = excerpt[:999] + "…"
+    at = timezone.now()
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                recipient=user, ticket=ticket, kind=NotificationKind.MENTION, message=message, title=title[:255],
+                body=excerpt, created_at=at,
+            )
+            for user in recipients
+        ],
+        ignore_conflicts=True,
+    )  # fmt: skip
+    notified = list(Notification.objects.filter(message=message).order_by("pk"))
+    pending = [n.pk for n in notified if n.email_status == EmailStatus.PENDING]
+    if pending:
+        sla._after_commit_send_emails(notification_ids=pending)
+    return notified
+
+
+@transaction.atomic
+def ticket_add_note_mentioning(
+    *,
+    ticket: Ticket,
+    by: Actor,
+    body_text: str,
+    attachments: Sequence[NewAttachment] = (),
+    seen_message_id: int | None = None,
+) -> tuple[Message, list]:
+    """An internal note that notifies the agents it @mentions (``@username`` or ``@"Full Name"``).
+
+    Each mentioned active agent who may see the ticket gets one ``mention`` notification (in the
+    workspace and by email); mentions of anybody else are ignored. With ``seen_message_id`` the
+    note is refused (:class:`ConversationMoved`) if newer messages arrived meanwhile.
+    Returns the note and its notifications.
+    """
+    _require_agent(by, "write internal notes")
+    locked = _lock(ticket)
+    _refuse_unseen(locked, seen_message_id)
+    message = ticket_add_note(ticket=locked, by=by, body_text=body_text, attachments=attachments)
+    return message, _notify_mentions(locked, message, by)
+
+
+@transaction.atomic
+def ticket_set_cc_addresses(*, ticket: Ticket, by: Actor, addresses: Iterable[str]) -> Ticket:
+    """Make the ticket's CC exactly ``addresses`` ("a@x.example" or "Ann <a@x.example>").
+
+    Unknown addresses become contacts (as with Cc on incoming mail); the requester is never a CC,
+    and CCs without any email address stay (they cannot be listed by address).
+    Every address is checked before anything changes; all problems are reported at once.
+    """
+    from email.utils import parseaddr
+
+    from accounts import services as account_services
+
+    _require_agent(by, "change who is copied")
+    locked = _lock(ticket)
+    _not_closed(locked, "change who is copied")
+    contacts: list[Contact] = []
+    problems = []
+    for item in (a.strip() for a in addresses):
+        if not item:
+            continue
+        name, email = parseaddr(item)
+        if "@" not in email:
+            problems.append(f"“{item}” is not an email address.")
+            continue
+        try:
+            contact, _created = account_services.contact_get_or_create_by_email(email=email, name=name)
+        except account_services.AccountError as exc:
+            problems.append(f"{email}: {exc}")
+            continue
+        contacts.append(contact)
+    if problems:
+        raise TicketError(" ".join(problems), field="cc")
+    wanted = {c.pk for c in contacts}
+    # A CC without any address cannot be typed into the list, so it is never dropped by omission.
+    current = list(Contact.objects.filter(cc_links__ticket=locked, emails__isnull=False).distinct())
+    return ticket_update_cc(ticket=locked, by=by, add=contacts, remove=[c for c in current if c.pk not in wanted])
+
+
+@transaction.atomic
+def ticket_reply_with_cc(
+    *,
+    ticket: Ticket,
+    by: Actor,
+    body_text: str,
+    attachments: Sequence[NewAttachment] = (),
+    status: str | None = None,
+    cc: Iterable[str] | None = None,
+    seen_message_id: int | None = None,
+) -> Message:
+    """An agent's public reply from the workspace: emailed to the requester and the CCs.
+
+    ``cc`` (addresses), when given, first becomes the ticket's CC list, in the same transaction;
+    with ``seen_message_id`` the reply is refused (:class:`ConversationMoved`) if newer messages
+    arrived meanwhile, so an agent never answers over a customer message they have not read.
+    """
+    _require_agent(by, "reply as the desk")
+    locked = _lock(ticket)
+    _refuse_unseen(locked, seen_message_id)
+    if cc is not None:
+        locked = ticket_set_cc_addresses(ticket=locked, by=by, addresses=cc)
+    return ticket_reply(ticket=locked, by=by, body_text=body_text, attachments=attachments, status=status)
+
+
+# --- Agent workspace: macros --------------------------------------------------------------------------
+# One macro (a canned reply with placeholders plus actions) applied to one ticket, from the ticket page
+# or once per ticket by a bulk job. (Appended by the bulk-actions helper of issue 6.)
+
+
+@dataclass(frozen=True)
+class MacroApplied:
+    """What applying a macro did: the reply it posted (if any) and whether anything changed at all."""
+
+    ticket: Ticket
+    message: Message | None
+    changed: bool
+
+
+def macro_placeholder_values(*, ticket: Ticket, by: Actor) -> dict[str, str]:
+    """The values of the whitelisted macro placeholders (``tickets.domain.macros.PLACEHOLDERS``)."""
+    from django.conf import settings
+
+    requester = ticket.requester
+    customer_name = " ".join((requester.name or "").split())
+    email = (
+        ContactEmail.objects.filter(contact_id=ticket.requester_id)
+        .order_by("-is_primary", "email")
+        .values_list("email", flat=True)
+        .first()
+    )
+    agent = by.user
+    agent_name = (agent.get_full_name() or agent.get_username()) if agent is not None else ""
+    agent_first = (agent.first_name or agent_name.split(" ")[0]) if agent is not None and agent_name else ""
+    return {
+        "customer.name": customer_name,
+        "customer.first_name": customer_name.split(" ")[0] if customer_name else "",
+        "customer.email": email or "",
+        "organization.name": ticket.organization.name if ticket.organization_id else "",
+        "ticket.reference": ticket.reference,
+        "ticket.subject": ticket.subject,
+        "agent.name": agent_name,
+        "agent.first_name": agent_first,
+        "desk.name": settings.SERVICE_DESK_NAME,
+    }
+
+
+def _tag_names(ticket: Ticket) -> frozenset[str]:
+    return frozenset(ticket.tags.values_list("name", flat=True))
+
+
+@transaction.atomic
+def ticket_apply_macro(*, ticket: Ticket, macro, by: Actor) -> MacroApplied:  # macro: tickets.models.Macro
+    """Apply ``macro`` to ``ticket`` in one transaction: priority, team and tags first, then the public
+    reply (its placeholders rendered) together with the macro's status, or the status alone.
+
+    All or nothing: if any part is refused (a closed ticket, a status the ticket cannot move to) the
+    :class:`TicketError` leaves the ticket as it was and no reply is sent. Only an agent who may use
+    the macro (``selectors.macros_for``) applies it; its ``usage_count`` goes up by one.
+    """
+    from django.db.models import F
+
+    from tickets import selectors
+    from tickets.domain import macros as macro_text
+    from tickets.models import Macro
+
+    _require_agent(by, "apply macros")
+    if by.user is None:
+        raise PermissionDenied("Only agents apply macros.")
+    if not macro.is_active:
+        raise TicketError(f"The macro “{macro.name}” is retired.", field="macro")
+    if not selectors.macros_for(by.user).filter(pk=macro.pk).exists():
+        raise PermissionDenied(f"The macro “{macro.name}” is not available to you.")
+    locked = _lock(ticket)
+    _not_closed(locked, "apply a macro to it")
+    before = (locked.status, locked.priority, locked.team_id, locked.assignee_id, _tag_names(locked))
+
+    if macro.set_priority:
+        locked = ticket_change_priority(ticket=locked, by=by, priority=macro.set_priority)
+    if macro.set_team_id and macro.set_team_id != locked.team_id:
+        locked = ticket_set_team(ticket=locked, by=by, team=macro.set_team)
+    add = [tag.name for tag in macro.add_tags.all()]
+    remove = [tag.name for tag in macro.remove_tags.all()]
+    if add or remove:
+        locked = ticket_update_tags(ticket=locked, by=by, add=add, remove=remove)
+    message = None
+    body = macro_text.render(macro.reply_text, macro_placeholder_values(ticket=locked, by=by)).strip()
+    if body:
+        message = ticket_reply(ticket=locked, by=by, body_text=body, status=macro.set_status or None)
+    elif macro.set_status:
+        locked = ticket_change_status(ticket=locked, by=by, status=macro.set_status)
+    Macro.objects.filter(pk=macro.pk).update(usage_count=F("usage_count") + 1)
+
+    locked = Ticket.objects.get(pk=locked.pk)
+    after = (locked.status, locked.priority, locked.team_id, locked.assignee_id, _tag_names(locked))
+    return MacroApplied(ticket=locked, message=message, changed=message is not None or after != before)

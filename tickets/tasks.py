@@ -68,3 +68,22 @@ def sla_recompute_task(
     return sla.sla_recompute_for(
         calendar_id=calendar_id, policy_id=policy_id, organization_id=organization_id, reselect=bool(reselect)
     )
+
+
+# --- Bulk jobs ------------------------------------------------------------------------------------
+
+
+@shared_task(name="tickets.tasks.bulk_job_run_task", ignore_result=True)
+def bulk_job_run_task(job_id: int) -> None:
+    """Apply a bulk job ticket by ticket. Safe to run again: it continues after the last ticket committed."""
+    from tickets import bulk
+
+    bulk.bulk_job_run(job_id)
+
+
+@shared_task(name="tickets.tasks.requeue_stalled_bulk_jobs_task", ignore_result=True)
+def requeue_stalled_bulk_jobs_task() -> int:
+    """Give lost bulk jobs another task (safe: a run continues after the last committed ticket)."""
+    from tickets import bulk
+
+    return bulk.bulk_jobs_requeue_stalled()

@@ -36,6 +36,9 @@ class Principal:
     contact_id: int | None = None
     organization_id: int | None = None
     sees_organization: bool = False
+    # Preferences the workspace and portal render in (None: the desk's defaults).
+    language: str | None = None
+    time_zone: str | None = None
 
     @property
     def is_agent(self) -> bool:

@@ -33,6 +33,7 @@ from tickets import services, sla
 from tickets.choices import EventAction, Priority, Status, ViewVisibility
 from tickets.models import (
     Attachment,
+    BulkJob,
     BusinessCalendar,
     BusinessHours,
     EscalationLevel,
@@ -97,6 +98,8 @@ def desk(admin_user):
     contacts = [factories.contact(email=f"person{i}@org{i}.example") for i in range(ROWS)]
     for contact in contacts:
         factories.customer_user(contact)
+    for agent in agents:
+        BulkJob.objects.create(created_by=agent, action="status", params={"status": "open"})
     types = [TicketType.objects.create(name=f"Type {i}") for i in range(ROWS)]
     tags = [Tag.objects.create(name=f"tag-{i}") for i in range(ROWS)]
     for i in range(ROWS):

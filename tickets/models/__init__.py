@@ -1,3 +1,4 @@
+from tickets.models.bulk import BulkAction, BulkJob, BulkJobState
 from tickets.models.config import Macro, SavedView, Tag, TicketType
 from tickets.models.messages import Attachment, Message
 from tickets.models.sla import (
@@ -17,6 +18,9 @@ from tickets.models.tickets import Ticket, TicketCC, TicketEvent, TicketLink
 
 __all__ = [
     "Attachment",
+    "BulkAction",
+    "BulkJob",
+    "BulkJobState",
     "BusinessCalendar",
     "BusinessHours",
     "EscalationLevel",

@@ -49,6 +49,7 @@ class NotificationKind(models.TextChoices):
     SLA_BREACH = "sla_breach", _("SLA breached")
     SLA_ESCALATION = "sla_escalation", _("SLA escalation")
     URGENT_TICKET = "urgent_ticket", _("New urgent ticket")
+    MENTION = "mention", _("Mentioned in a note")
 
 
 class EmailStatus(models.TextChoices):
@@ -429,6 +430,10 @@ class Notification(models.Model):
         SLAEscalation, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="notifications", db_index=False
     )
     kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    # The note that mentioned the recipient (mentions only): one notification per note and person.
+    message = models.ForeignKey(
+        "tickets.Message", null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     title = models.CharField(max_length=255)
     body = models.TextField(blank=True)
     created_at = models.DateTimeField()
@@ -450,6 +455,11 @@ class Notification(models.Model):
                 fields=["ticket", "recipient", "kind"],
                 condition=models.Q(kind="urgent_ticket"),
                 name="notification_once_per_urgent_ticket",
+            ),
+            models.UniqueConstraint(
+                fields=["message", "recipient"],
+                condition=models.Q(message__isnull=False),
+                name="notification_once_per_mention",
             ),
         ]
         indexes = [

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tickets.choices import (
     ACTIVE_STATUS_VALUES,
+    PRIORITY_RANK,
     TICKET_CHANNELS,
     Channel,
     EventAction,
@@ -29,6 +30,16 @@ class Ticket(models.Model):
     subject = models.CharField(max_length=255)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    # Sort key for "by priority" (urgent first), computed by the database so lists can walk an index.
+    priority_rank = models.GeneratedField(
+        expression=models.Case(
+            *(models.When(priority=p.value, then=models.Value(rank)) for p, rank in PRIORITY_RANK.items()),
+            default=models.Value(9),
+            output_field=models.SmallIntegerField(),
+        ),
+        output_field=models.SmallIntegerField(),
+        db_persist=True,
+    )
     type = models.ForeignKey("tickets.TicketType", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     channel = models.CharField(max_length=10, choices=TICKET_CHANNELS, default=Channel.WEB)
 
@@ -101,6 +112,10 @@ class Ticket(models.Model):
             models.Index(fields=["requester", "-created_at", "-id"], name="ticket_requester_created"),
             models.Index(fields=["channel", "-created_at", "-id"], name="ticket_channel_created"),
             models.Index(fields=["priority", "status", "-updated_at", "-id"], name="ticket_priority_status"),
+            # Active tickets by priority, urgent first (the "priority" sort of the workspace lists).
+            models.Index(
+                fields=["priority_rank", "-updated_at", "-id"], name="ticket_active_priority", condition=ACTIVE
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=~models.Q(merged_into=models.F("id")), name="ticket_not_merged_into_self"),
