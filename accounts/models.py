@@ -93,6 +93,20 @@ class CustomFieldDefinition(TimeStamped):
     position = models.PositiveIntegerField(default=0)
     is_active = models.BooleanField(default=True)
     visible_to_customers = models.BooleanField(default=False)
+    # Ticket fields only: where the field applies. Empty means everywhere; otherwise the field
+    # applies to tickets of one of these types or requested for one of these organizations.
+    ticket_types = models.ManyToManyField(
+        "tickets.TicketType",
+        blank=True,
+        related_name="custom_field_definitions",
+        help_text=_("Ticket fields: the ticket types this field applies to (none: every type)."),
+    )
+    organizations = models.ManyToManyField(
+        "accounts.Organization",
+        blank=True,
+        related_name="custom_field_definitions",
+        help_text=_("Ticket fields: the organizations this field applies to (none: every customer)."),
+    )
 
     class Meta:
         ordering = ["entity", "position", "key"]
@@ -312,3 +326,24 @@ class ContactEmail(models.Model):
             self.email = normalize_email(self.email)
         except InvalidEmail as exc:
             raise ValidationError({"email": str(exc)}) from exc
+
+
+class ApiToken(models.Model):
+    """A personal API token. Only its SHA-256 is stored; the token itself is shown once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text=_("What the token is for, e.g. Shop integration."))
+    # The first characters of the token, stored in clear so a person can tell their tokens apart.
+    prefix = models.CharField(max_length=12)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="api_token_user")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

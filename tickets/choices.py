@@ -71,6 +71,8 @@ class EventAction(models.TextChoices):
     LINKED = "linked", _("Linked")
     # SLA clocks: a target met, a warning, a breach or a further escalation (field: the target).
     SLA = "sla", _("SLA")
+    # A customer's satisfaction rating of a solved ticket (field: "rating", new value: good or bad).
+    CSAT = "csat", _("Satisfaction rating")
 
 
 class LinkKind(models.TextChoices):
@@ -88,3 +90,8 @@ class DeliveryStatus(models.TextChoices):
     QUEUED = "queued", _("Queued")
     SENT = "sent", _("Sent")
     FAILED = "failed", _("Failed")
+
+
+class SatisfactionRating(models.TextChoices):
+    GOOD = "good", _("Good")
+    BAD = "bad", _("Bad")

@@ -1,5 +1,6 @@
 from tickets.models.bulk import BulkAction, BulkJob, BulkJobState
 from tickets.models.config import Macro, SavedView, Tag, TicketType
+from tickets.models.csat import SatisfactionSurvey
 from tickets.models.messages import Attachment, Message
 from tickets.models.sla import (
     BusinessCalendar,
@@ -33,6 +34,7 @@ __all__ = [
     "SLAPolicy",
     "SLAPolicyRule",
     "SLATarget",
+    "SatisfactionSurvey",
     "SavedView",
     "Tag",
     "Ticket",
