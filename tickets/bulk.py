@@ -430,7 +430,10 @@ def _apply(plan: _Plan, ticket: Ticket) -> str:
         target = plan.target
         if ticket.pk == target.pk or ticket.merged_into_id == target.pk:
             return Outcome.UNCHANGED
-        services.ticket_merge(source=ticket, target=target, by=by)
+        # Different customers' tickets are merged without making them readers of each other's.
+        services.ticket_merge(
+            source=ticket, target=target, by=by, copy_people=services.tickets_share_customer(ticket, target)
+        )
     else:
         raise services.TicketError(f"Unknown bulk action {action!r}.")
     return Outcome.CHANGED

@@ -306,6 +306,7 @@ class MergeForm(forms.Form):
         label=_("Merge into ticket"), max_length=40, widget=forms.TextInput(attrs={"placeholder": "SD-123"})
     )
     confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    copy_people = forms.BooleanField(required=False)
 
 
 class LinkForm(forms.Form):

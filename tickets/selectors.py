@@ -65,7 +65,8 @@ def ticket_for(user: UserLike, key: int | str) -> Ticket:
     Not visible and not existing are the same answer, so a guessed number leaks nothing.
     """
     number = key if isinstance(key, int) else parse_reference(str(key), settings.TICKET_REFERENCE_PREFIX)
-    if number is None and isinstance(key, str) and key.isdigit():
+    # A plain number, in ASCII digits only ("²".isdigit() is true, int() refuses it) and within bigint.
+    if number is None and isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 18:
         number = int(key)
     if number is None:
         raise Ticket.DoesNotExist(f"No ticket {key!r}.")

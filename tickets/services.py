@@ -919,11 +919,19 @@ def ticket_log_interaction(
 # --- Merging and linking --------------------------------------------------------------------------
 
 
+def tickets_share_customer(a: Ticket, b: Ticket) -> bool:
+    """Whether two tickets are one customer's, or one organization's: then merging may copy people."""
+    same_organization = a.organization_id is not None and a.organization_id == b.organization_id
+    return a.requester_id == b.requester_id or same_organization
+
+
 @transaction.atomic
-def ticket_merge(*, source: Ticket, target: Ticket, by: Actor) -> Ticket:
+def ticket_merge(*, source: Ticket, target: Ticket, by: Actor, copy_people: bool = True) -> Ticket:
     """Merge ``source`` into ``target``: its messages move over, it is closed and points at the target.
 
-    The source requester and CCs are copied on the target so nobody drops out of the conversation.
+    With ``copy_people`` the source requester and CCs are copied on the target so nobody drops out
+    of the conversation. They then see the target's whole public conversation, so the agent turns it
+    off when the two tickets belong to different customers.
     """
     _require_agent(by, "merge tickets")
     if source.pk == target.pk:
@@ -940,9 +948,11 @@ def ticket_merge(*, source: Ticket, target: Ticket, by: Actor) -> Ticket:
         raise TicketError(f"{target.reference} is closed; merge into an open ticket.", field="target")
     at = timezone.now()
     moved = Message.objects.filter(ticket=source).update(ticket=target)
-    cc_ids = set(TicketCC.objects.filter(ticket=source).values_list("contact_id", flat=True)) | {source.requester_id}
-    cc_ids -= set(TicketCC.objects.filter(ticket=target).values_list("contact_id", flat=True)) | {target.requester_id}
-    TicketCC.objects.bulk_create([TicketCC(ticket=target, contact_id=pk) for pk in cc_ids])
+    if copy_people:
+        copied = TicketCC.objects.filter(ticket=source).values_list("contact_id", flat=True)
+        present = TicketCC.objects.filter(ticket=target).values_list("contact_id", flat=True)
+        cc_ids = (set(copied) | {source.requester_id}) - (set(present) | {target.requester_id})
+        TicketCC.objects.bulk_create([TicketCC(ticket=target, contact_id=pk) for pk in cc_ids])
     target.tags.add(*source.tags.all())
     source_events = [_event(source, by, EventAction.MERGED_INTO, field="merged_into", new=target.reference, at=at)]
     status_fields, status_events = _apply_status(source, Status.CLOSED, by, at)
@@ -1256,7 +1266,7 @@ class MacroApplied:
 
 def macro_placeholder_values(*, ticket: Ticket, by: Actor) -> dict[str, str]:
     """The values of the whitelisted macro placeholders (``tickets.domain.macros.PLACEHOLDERS``)."""
-    from django.conf import settings
+    from service_desk.branding import brand
 
     requester = ticket.requester
     customer_name = " ".join((requester.name or "").split())
@@ -1278,7 +1288,7 @@ def macro_placeholder_values(*, ticket: Ticket, by: Actor) -> dict[str, str]:
         "ticket.subject": ticket.subject,
         "agent.name": agent_name,
         "agent.first_name": agent_first,
-        "desk.name": settings.SERVICE_DESK_NAME,
+        "desk.name": brand().name,
     }
 
 

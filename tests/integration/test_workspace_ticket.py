@@ -184,6 +184,13 @@ def test_every_ticket_route_is_404_for_a_ticket_the_agent_may_not_see(client, de
     assert Ticket.objects.get(pk=ticket.pk).assignee_id is None
 
 
+@pytest.mark.parametrize("key", ["²", "¹²", "١٢", "99999999999999999999", "SD-99999999999999999999", "SD-0"])
+def test_odd_ticket_keys_are_404_not_500(client, desk, key):
+    _team, ana, _ben, _ticket = desk
+    client.force_login(ana)
+    assert client.get(f"/desk/tickets/{key}/").status_code == 404
+
+
 def test_customers_get_404_and_anonymous_visitors_are_sent_to_login(client, desk):
     _team, _ana, _ben, ticket = desk
     customer = factories.customer_user(ticket.requester)
@@ -451,6 +458,37 @@ def test_merge_asks_for_confirmation_then_moves_the_conversation(client, desk):
     assert f"merged {ticket.reference} (1 messages) into this ticket" in merged_page
     source_page = text_of(page(client, ticket))
     assert "This ticket was merged into" in source_page
+
+
+def test_merging_two_customers_tickets_copies_nobody_unless_the_agent_asks(client, desk):
+    team, ana, _ben, ticket = desk
+    stranger_ticket = factories.ticket(subject="Other customer's printer", team=team)
+    assert stranger_ticket.requester_id != ticket.requester_id
+    client.force_login(ana)
+    response = client.post(url("ticket-merge", ticket), {"merge-target": stranger_ticket.reference})
+    assert response.context["merge_same_customer"] is False
+    assert 'name="merge-copy_people" value="1" checked' not in response.content.decode()
+    client.post(url("ticket-merge", ticket), {"merge-target": stranger_ticket.reference, "merge-confirm": "1"})
+    ticket.refresh_from_db()
+    assert ticket.merged_into_id == stranger_ticket.pk
+    # The first customer does not become a reader of the other customer's conversation.
+    assert not stranger_ticket.cc_links.filter(contact_id=ticket.requester_id).exists()
+
+
+def test_merging_a_customers_own_tickets_proposes_copying_and_copies_when_asked(client, desk):
+    team, ana, _ben, ticket = desk
+    cc = factories.contact(name="Colleague")
+    services.ticket_update_cc(ticket=ticket, by=Actor.agent(ana), add=[cc])
+    same_customer = factories.ticket(subject="Same printer again", team=team, requester=ticket.requester)
+    client.force_login(ana)
+    response = client.post(url("ticket-merge", ticket), {"merge-target": same_customer.reference})
+    assert response.context["merge_same_customer"] is True
+    assert 'name="merge-copy_people" value="1" checked' in response.content.decode()
+    client.post(
+        url("ticket-merge", ticket),
+        {"merge-target": same_customer.reference, "merge-confirm": "1", "merge-copy_people": "1"},
+    )
+    assert same_customer.cc_links.filter(contact=cc).exists()
 
 
 def test_merge_into_itself_an_invisible_or_unknown_ticket_is_refused(client, desk):

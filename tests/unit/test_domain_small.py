@@ -21,7 +21,9 @@ def test_reference_round_trips(number):
     assert find_subject_tokens(f"Re: {subject_token('SD', number)} printer", "SD") == [number]
 
 
-@pytest.mark.parametrize("text", ["SD-", "SD-12a", "XX-12", "SD 12", "12", "SD--1", "SD-1 2"])
+@pytest.mark.parametrize(
+    "text", ["SD-", "SD-12a", "XX-12", "SD 12", "12", "SD--1", "SD-1 2", "SD-²", "SD-١٢", "SD-1234567890123456789"]
+)
 def test_reference_parse_rejects_other_text(text):
     assert parse_reference(text, "SD") is None
 

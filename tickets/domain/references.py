@@ -11,7 +11,7 @@ def format_reference(prefix: str, number: int) -> str:
 
 def parse_reference(text: str, prefix: str) -> int | None:
     """The ticket number in ``SD-1042`` or ``sd-1042`` (surrounding space ignored), else ``None``."""
-    match = re.fullmatch(rf"\s*{re.escape(prefix)}-(\d{{1,18}})\s*", text, flags=re.IGNORECASE)
+    match = re.fullmatch(rf"\s*{re.escape(prefix)}-([0-9]{{1,18}})\s*", text, flags=re.IGNORECASE)
     return int(match.group(1)) if match else None
 
 
@@ -22,4 +22,4 @@ def subject_token(prefix: str, number: int) -> str:
 
 def find_subject_tokens(subject: str, prefix: str) -> list[int]:
     """Ticket numbers carried as ``[SD-1042]`` tokens in a subject, in order of appearance."""
-    return [int(n) for n in re.findall(rf"\[{re.escape(prefix)}-(\d{{1,18}})\]", subject, flags=re.IGNORECASE)]
+    return [int(n) for n in re.findall(rf"\[{re.escape(prefix)}-([0-9]{{1,18}})\]", subject, flags=re.IGNORECASE)]

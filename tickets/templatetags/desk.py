@@ -35,7 +35,7 @@ def sla_due(ticket: object) -> str:
     """The next SLA due time of a ticket as a countdown badge (overdue in red), or a dash."""
     due = getattr(ticket, "sla_due_at", None)
     if due is None or getattr(ticket, "status", None) not in ACTIVE_STATUS_VALUES:
-        return format_html('<span class="muted">—</span>')
+        return format_html('<span class="muted">{}</span>', "—")
     now = timezone.now()
     if due <= now:
         return format_html(

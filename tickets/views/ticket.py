@@ -30,7 +30,16 @@ from accounts import selectors as account_selectors
 from accounts.choices import CustomFieldEntity
 from tickets import forms, selectors, services
 from tickets import sla as sla_reads
-from tickets.choices import Channel, DeliveryStatus, EventAction, LinkKind, MessageKind, Priority, Status
+from tickets.choices import (
+    Channel,
+    DeliveryStatus,
+    EventAction,
+    LinkKind,
+    MessageKind,
+    Priority,
+    SatisfactionRating,
+    Status,
+)
 from tickets.domain.sla import format_duration
 from tickets.filtersets import SLA_SOON
 from tickets.models import Message, Ticket, TicketEvent
@@ -67,6 +76,7 @@ _LABELS: dict[str, dict[str, str]] = {
     "status": dict(Status.choices),
     "priority": dict(Priority.choices),
     "channel": dict(Channel.choices),
+    "rating": dict(SatisfactionRating.choices),
     "link": {
         LinkKind.RELATED.value: gettext_lazy("related to"),
         LinkKind.FOLLOW_UP.value: gettext_lazy("a follow-up of"),
@@ -147,6 +157,8 @@ def _event_line(event: TicketEvent, *, names: dict[int, str], fields: dict[str, 
     if action == EventAction.SLA:
         target = sla_reads.target_label(event.field)
         return _("SLA %(target)s: %(what)s") % {"target": target, "what": _sla_what(new)}, f"sla-{_sla_tone(new)}"
+    if action == EventAction.CSAT:
+        return _("rated the ticket %(rating)s") % {"rating": _label("rating", new)}, f"csat-{new}"
     return str(event.get_action_display()), ""
 
 
@@ -286,6 +298,9 @@ def _page(
         "props": initial_props,
         "merge_form": merge_form or forms.MergeForm(),
         "merge_target": merge_target,
+        # Copying the requester onto the target shows them its conversation: proposed only when
+        # both tickets are the same customer's or the same organization's.
+        "merge_same_customer": merge_target is not None and services.tickets_share_customer(ticket, merge_target),
         "link_form": link_form or forms.LinkForm(),
         "conflict": conflict,
         "is_active": ticket.is_active,
@@ -525,7 +540,12 @@ def ticket_merge(request: HttpRequest, ref: str) -> HttpResponse:
             return _page(request, ticket, merge_form=form, merge_target=target)
         else:
             try:
-                services.ticket_merge(source=ticket, target=target, by=Actor.agent(request.user))
+                services.ticket_merge(
+                    source=ticket,
+                    target=target,
+                    by=Actor.agent(request.user),
+                    copy_people=form.cleaned_data["copy_people"],
+                )
             except TicketError as exc:
                 forms.add_service_error(form, exc)
             else:
