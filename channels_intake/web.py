@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, parseaddr
 
 from django import forms
 from django.conf import settings
 from django.core.cache import cache
+from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
@@ -28,6 +30,21 @@ from channels_intake.services import inbound_store
 MAX_FILES = 5
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_TOTAL_BYTES = 25 * 1024 * 1024
+
+
+def check_attachments(files: Sequence[UploadedFile]) -> list[UploadedFile]:
+    """The limits of files sent through a form (web form, portal): count, each file, all together."""
+    files = list(files or [])
+    if len(files) > MAX_FILES:
+        raise forms.ValidationError(_("Attach at most %(n)s files.") % {"n": MAX_FILES})
+    for upload in files:
+        if upload.size > MAX_FILE_BYTES:
+            raise forms.ValidationError(
+                _("%(name)s is larger than %(mb)s MB.") % {"name": upload.name, "mb": MAX_FILE_BYTES // 2**20}
+            )
+    if sum(f.size for f in files) > MAX_TOTAL_BYTES:
+        raise forms.ValidationError(_("Attachments may add up to %(mb)s MB.") % {"mb": MAX_TOTAL_BYTES // 2**20})
+    return files
 
 
 def _one_line(value: str) -> str:
@@ -82,17 +99,7 @@ class WebTicketForm(forms.Form):
         return value
 
     def clean_attachments(self) -> list:
-        files = self.cleaned_data.get("attachments") or []
-        if len(files) > MAX_FILES:
-            raise forms.ValidationError(_("Attach at most %(n)s files.") % {"n": MAX_FILES})
-        for upload in files:
-            if upload.size > MAX_FILE_BYTES:
-                raise forms.ValidationError(
-                    _("%(name)s is larger than %(mb)s MB.") % {"name": upload.name, "mb": MAX_FILE_BYTES // 2**20}
-                )
-        if sum(f.size for f in files) > MAX_TOTAL_BYTES:
-            raise forms.ValidationError(_("Attachments may add up to %(mb)s MB.") % {"mb": MAX_TOTAL_BYTES // 2**20})
-        return files
+        return check_attachments(self.cleaned_data.get("attachments") or [])
 
     def clean(self) -> dict:
         data = super().clean()

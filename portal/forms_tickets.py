@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.domain import custom_fields as cf
 from accounts.models import Contact, CustomFieldDefinition
-from channels_intake.web import MAX_FILE_BYTES, MAX_FILES, MAX_TOTAL_BYTES
+from channels_intake.web import MAX_FILE_BYTES, MAX_FILES, check_attachments
 from tickets.domain.portal import StatusFilter
 from tickets.forms import CustomFieldsForm, MultipleFileField
 from tickets.models import TicketType
@@ -34,21 +34,6 @@ def new_nonce() -> str:
 
 def _one_line(value: str) -> str:
     return " ".join((value or "").replace("\r", " ").replace("\n", " ").split())
-
-
-def check_attachments(files: Sequence[UploadedFile]) -> list[UploadedFile]:
-    """The web form's limits: count, size of each file, size of all together."""
-    files = list(files or [])
-    if len(files) > MAX_FILES:
-        raise forms.ValidationError(_("Attach at most %(n)s files.") % {"n": MAX_FILES})
-    for upload in files:
-        if upload.size > MAX_FILE_BYTES:
-            raise forms.ValidationError(
-                _("%(name)s is larger than %(mb)s MB.") % {"name": upload.name, "mb": MAX_FILE_BYTES // 2**20}
-            )
-    if sum(f.size for f in files) > MAX_TOTAL_BYTES:
-        raise forms.ValidationError(_("Attachments may add up to %(mb)s MB.") % {"mb": MAX_TOTAL_BYTES // 2**20})
-    return files
 
 
 def _attachments_field() -> MultipleFileField:

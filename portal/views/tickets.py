@@ -16,7 +16,7 @@ from typing import Any
 from django.contrib import messages as flash
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
@@ -33,7 +33,6 @@ from service_desk.models import DeskSettings, IdempotencyRecord
 from tickets import selectors, services
 from tickets.choices import Channel, Status
 from tickets.domain import queues
-from tickets.domain.files import ACTIVE_CONTENT_TYPES, safe_filename
 from tickets.domain.portal import (
     ACTIVE,
     CustomerActions,
@@ -42,6 +41,7 @@ from tickets.domain.portal import (
     customer_status,
     statuses_for,
 )
+from tickets.downloads import attachment_response
 from tickets.forms import new_attachments
 from tickets.models import Ticket, TicketCC, TicketType
 from tickets.services import Actor, NewMessage, NewTicket, TicketError
@@ -478,20 +478,7 @@ def ticket_reopen(request: HttpRequest, ref: str) -> HttpResponse:
 def attachment_download(request: HttpRequest, pk: int) -> HttpResponse:
     """A file of a public message the customer may see, always as a download no browser renders in place."""
     attachment = get_object_or_404(selectors.attachments_visible_to(request.user), pk=pk)
-    try:
-        handle = attachment.file.open("rb")
-    except (FileNotFoundError, OSError, ValueError) as exc:
-        raise Http404("The file is missing.") from exc
-    content_type = attachment.content_type or "application/octet-stream"
-    if content_type in ACTIVE_CONTENT_TYPES:
-        content_type = "application/octet-stream"
-    response = FileResponse(
-        handle, as_attachment=True, filename=safe_filename(attachment.filename), content_type=content_type
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, max-age=0, no-store"
-    return response
+    return attachment_response(attachment)
 
 
 urlpatterns = [

@@ -7,7 +7,6 @@ from __future__ import annotations
 import django_filters
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.http import FileResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -42,6 +41,7 @@ from tickets.choices import Channel, MessageKind, Status
 from tickets.domain import queues
 from tickets.domain.portal import customer_actions
 from tickets.domain.references import parse_reference
+from tickets.downloads import attachment_response
 from tickets.models import Message, Tag, Ticket, TicketType
 
 User = get_user_model()
@@ -415,20 +415,7 @@ class AttachmentViewSet(mixins.RetrieveModelMixin, ApiGenericViewSet):
     )
     @action(detail=True, methods=["get"], url_path="content", renderer_classes=[JSONRenderer, AnyFileRenderer])
     def content(self, request, pk=None):  # noqa: ANN001, ANN201
-        attachment = self.get_object()
-        try:
-            handle = attachment.file.open("rb")
-        except (FileNotFoundError, OSError) as exc:
-            raise NotFound(_("The file is missing from storage.")) from exc
-        response = FileResponse(
-            handle,
-            as_attachment=True,
-            filename=attachment.filename,
-            content_type=attachment.content_type or "application/octet-stream",
-        )
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-        return response
+        return attachment_response(self.get_object())
 
 
 # --- Configuration the integrator needs: tags, ticket types, SLA policies ---------------------------

@@ -17,7 +17,7 @@ from typing import Any
 from django import forms as django_forms
 from django.contrib import messages as flash
 from django.contrib.auth import get_user_model
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
@@ -41,6 +41,7 @@ from tickets.choices import (
     Status,
 )
 from tickets.domain.sla import format_duration
+from tickets.downloads import attachment_response
 from tickets.filtersets import SLA_SOON
 from tickets.models import Message, Ticket, TicketEvent
 from tickets.presence import STATES, presence_others, presence_touch
@@ -612,20 +613,7 @@ def ticket_presence(request: HttpRequest, ref: str) -> HttpResponse:
 def attachment_download(request: HttpRequest, pk: int) -> HttpResponse:
     """A file of a message the agent may see, always as a download that no browser renders in place."""
     attachment = get_object_or_404(selectors.attachments_visible_to(request.user), pk=pk)
-    try:
-        handle = attachment.file.open("rb")
-    except (FileNotFoundError, OSError, ValueError) as exc:
-        raise Http404("The file is missing.") from exc
-    response = FileResponse(
-        handle,
-        as_attachment=True,
-        filename=attachment.filename or "attachment",
-        content_type=attachment.content_type or "application/octet-stream",
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, max-age=0, no-store"
-    return response
+    return attachment_response(attachment)
 
 
 urlpatterns = [
