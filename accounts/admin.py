@@ -20,6 +20,7 @@ from django.db import connections
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
@@ -28,6 +29,7 @@ from accounts.choices import CustomFieldEntity
 from accounts.domain import custom_fields as cf
 from accounts.models import (
     AgentProfile,
+    ApiToken,
     Contact,
     ContactEmail,
     Contract,
@@ -480,3 +482,25 @@ class ContactEmailAdmin(admin.ModelAdmin):
     search_fields = ["email", "contact__name"]
     autocomplete_fields = ["contact"]
     readonly_fields = ["created_at"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are created by their owner (workspace preferences) or ``manage.py create_api_token``:
+    the token itself exists only in that one answer. Admins see who holds which and can revoke them."""
+
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), ("last_used_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["user"]
+    search_fields = ["name", "prefix", "user__username", "user__email"]
+    readonly_fields = ["user", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    exclude = ["key_hash"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description=_("Revoke the selected tokens"))
+    def revoke(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001 - a queryset of ApiToken
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, _("%(count)d tokens revoked.") % {"count": count})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 
@@ -25,6 +27,21 @@ def principal_for(user: UserLike) -> Principal:
     return principal
 
 
+def _agent_principal(
+    user: AbstractBaseUser, role: str | None, team_ids: Iterable[int], language: str | None, time_zone: str | None
+) -> Principal:
+    """An agent's principal from its active profile's columns (``role`` None: a superuser without one)."""
+    return Principal(
+        kind=Kind.AGENT,
+        user_id=user.pk,
+        role=Role(role) if role is not None else Role.ADMIN,
+        is_superuser=getattr(user, "is_superuser", False),
+        team_ids=frozenset(team_ids),
+        language=language,
+        time_zone=time_zone,
+    )
+
+
 def _load_principal(user: AbstractBaseUser) -> Principal:
     profile = (
         AgentProfile.objects.filter(user_id=user.pk, is_active=True)
@@ -32,16 +49,12 @@ def _load_principal(user: AbstractBaseUser) -> Principal:
         .only("id", "role", "user_id", "language", "time_zone")
         .first()
     )
-    if profile is not None or getattr(user, "is_superuser", False):
-        return Principal(
-            kind=Kind.AGENT,
-            user_id=user.pk,
-            role=Role(profile.role) if profile else Role.ADMIN,
-            is_superuser=getattr(user, "is_superuser", False),
-            team_ids=frozenset(t.pk for t in profile.teams.all()) if profile else frozenset(),
-            language=profile.language if profile else None,
-            time_zone=profile.time_zone if profile else None,
+    if profile is not None:
+        return _agent_principal(
+            user, profile.role, (t.pk for t in profile.teams.all()), profile.language, profile.time_zone
         )
+    if getattr(user, "is_superuser", False):
+        return _agent_principal(user, None, (), None, None)
     contact = (
         Contact.objects.filter(user_id=user.pk)
         .only("id", "organization_id", "can_see_organization_tickets", "language", "time_zone")
@@ -81,6 +94,11 @@ def contacts_visible_to(user: UserLike) -> QuerySet[Contact]:
             condition |= Q(organization_id=principal.organization_id)
         return qs.filter(condition)
     return qs.none()
+
+
+def contact_visible_to(user: UserLike, pk: int) -> Contact | None:
+    """One contact of ``contacts_visible_to(user)`` by id, with its organization, or None."""
+    return contacts_visible_to(user).select_related("organization").filter(pk=pk).first()
 
 
 def contact_by_email(email: str) -> Contact | None:
@@ -529,3 +547,168 @@ def organization_account_managers(*, keep_id: int | None = None) -> QuerySet:
     if keep_id is not None:
         condition |= Q(pk=keep_id)
     return get_user_model().objects.filter(condition).order_by("first_name", "last_name", "username")
+
+
+# --- Portal tickets: the custom fields a customer fills in on a new ticket --------------------------
+
+
+def ticket_custom_fields_for(contact: Contact, ticket_type_id: int | None) -> list[CustomFieldDefinition]:
+    """The active ticket fields shown to customers that apply to a new ticket of ``ticket_type_id``
+    requested by ``contact``: fields limited to ticket types or organizations apply only to those
+    (``tickets.domain.portal.custom_field_applies``). In the admin's order; three queries."""
+    from accounts.choices import CustomFieldEntity
+    from tickets.domain.portal import custom_field_applies
+
+    definitions = CustomFieldDefinition.objects.filter(
+        entity=CustomFieldEntity.TICKET, is_active=True, visible_to_customers=True
+    ).prefetch_related("ticket_types", "organizations")
+    return [
+        definition
+        for definition in definitions
+        if custom_field_applies(
+            [t.pk for t in definition.ticket_types.all()],
+            [o.pk for o in definition.organizations.all()],
+            type_id=ticket_type_id,
+            organization_id=contact.organization_id,
+        )
+    ]
+
+
+# --- API tokens (REST API, issue 8) ---------------------------------------------------------------
+
+from accounts.models import ApiToken  # noqa: E402
+
+
+def api_tokens_for(user: UserLike) -> QuerySet[ApiToken]:
+    """A person's own tokens, newest first (nobody sees another person's tokens)."""
+    if user is None or not user.is_authenticated:
+        return ApiToken.objects.none()
+    return ApiToken.objects.filter(user_id=user.pk).order_by("-created_at", "-id")
+
+
+def api_token_by_key(token: str, *, now: datetime | None = None) -> ApiToken | None:
+    """The usable token (not revoked, not expired, active user) with this secret, with its user, or None."""
+    from accounts.api.tokens import hash_token, looks_like_token
+
+    if not looks_like_token(token):
+        return None
+    row = _api_token_with_user(hash_token(token))
+    moment = now or timezone.now()
+    if row is None or row.revoked_at is not None or not row.user.is_active:
+        return None
+    if row.expires_at is not None and row.expires_at <= moment:
+        return None
+    return row
+
+
+def _api_token_with_user(key_hash: str) -> ApiToken | None:
+    """The token row with its user (one query); ``principal_for`` describes the user after it."""
+    return ApiToken.objects.select_related("user").filter(key_hash=key_hash).first()
+
+
+# --- Portal accounts ------------------------------------------------------------------------------
+# Reads for customer sign-up, login and password reset (portal/views/auth.py). Addresses are
+# normalised by the caller (accounts.domain.emails.normalize_email).
+
+from django.db.models import Exists  # noqa: E402
+
+
+def _staff_user_q(prefix: str = "") -> Q:
+    """Users who are staff: any agent profile (active or not), Django staff, superusers."""
+    return (
+        Q(**{f"{prefix}agent_profile__isnull": False})
+        | Q(**{f"{prefix}is_staff": True})
+        | Q(**{f"{prefix}is_superuser": True})
+    )
+
+
+def signup_address_facts(email: str):  # noqa: ANN201 - accounts.domain.signup.AddressFacts
+    """What the desk knows about ``email`` for a sign-up: staff address, owning contact, existing login.
+
+    Two queries. An address of a contact whose login is a staff user counts as a staff address.
+    """
+    from django.contrib.auth import get_user_model
+
+    from accounts.domain.signup import AddressFacts
+
+    staff = get_user_model().objects.filter(_staff_user_q(), email__iexact=email).exists()
+    row = (
+        ContactEmail.objects.filter(email=email)
+        .annotate(
+            user_is_staff=Exists(get_user_model().objects.filter(_staff_user_q(), pk=OuterRef("contact__user_id")))
+        )
+        .values("contact_id", "contact__user_id", "user_is_staff")
+        .first()
+    )
+    if row is None:
+        return AddressFacts(belongs_to_staff=staff)
+    return AddressFacts(
+        belongs_to_staff=staff or bool(row["user_is_staff"]),
+        contact_id=row["contact_id"],
+        contact_has_user=row["contact__user_id"] is not None,
+    )
+
+
+def pending_signup_user(email: str):  # noqa: ANN201 - a User or None
+    """The user a sign-up for ``email`` made that still waits for its verification link."""
+    from django.contrib.auth import get_user_model
+
+    return (
+        get_user_model()
+        .objects.filter(email__iexact=email, is_active=False, contact__isnull=True, last_login__isnull=True)
+        .exclude(_staff_user_q())
+        .order_by("pk")
+        .first()
+    )
+
+
+def signup_still_waiting(user_id: object) -> bool:
+    """Whether the sign-up of this user still waits for its verification link."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(pk=user_id, is_active=False, contact__isnull=True).exists()
+
+
+def customer_login_username(email: str) -> str | None:
+    """The username of the customer login owning the contact address ``email`` (staff never)."""
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    customers = user_model.objects.filter(contact__emails__email=email).exclude(_staff_user_q())
+    return customers.values_list(user_model.USERNAME_FIELD, flat=True).first()
+
+
+def password_reset_candidates(email: str) -> list[tuple[object, object]]:
+    """(user, ResetCandidate) for the customer login owning the contact address ``email``."""
+    from accounts.domain.signup import ResetCandidate
+
+    rows = (
+        ContactEmail.objects.filter(email=email, contact__user__isnull=False)
+        .select_related("contact__user")
+        .annotate(
+            user_is_agent=Exists(AgentProfile.objects.filter(user_id=OuterRef("contact__user_id"))),
+        )
+    )
+    result = []
+    for row in rows:
+        user = row.contact.user
+        result.append(
+            (
+                user,
+                ResetCandidate(
+                    is_active=user.is_active,
+                    has_usable_password=user.has_usable_password(),
+                    is_staff=bool(row.user_is_agent or user.is_staff or user.is_superuser),
+                    address_verified=row.verified_at is not None,
+                ),
+            )
+        )
+    return result
+
+
+def customer_account(user: UserLike) -> Contact | None:
+    """The signed-in customer's own contact with its addresses (for the account page)."""
+    principal = principal_for(user)
+    if principal.kind is not Kind.CUSTOMER or principal.contact_id is None:
+        return None
+    return Contact.objects.select_related("organization").prefetch_related("emails").get(pk=principal.contact_id)

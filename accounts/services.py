@@ -424,3 +424,430 @@ def organization_update(  # noqa: C901 - one branch per editable field
 
         sla.selection_changed(organization_id=org.pk)
     return org, [*changed, *(f"custom_fields.{key}" for key in changed_custom)]
+
+
+# --- API tokens (REST API, issue 8) ---------------------------------------------------------------
+
+from datetime import datetime  # noqa: E402
+
+from django.utils import timezone  # noqa: E402
+
+from accounts.api import tokens as api_tokens  # noqa: E402
+from accounts.models import ApiToken  # noqa: E402
+
+
+def api_token_create(*, user: object, name: str, expires_at: datetime | None = None) -> tuple[ApiToken, str]:
+    """A new personal token for ``user``: returns the row and the token, which is never stored (only its hash)."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise AccountError("Give the token a name.", {"name": "Give the token a name."})
+    if len(name) > 100:
+        raise AccountError("At most 100 characters.", {"name": "At most 100 characters."})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise AccountError("The expiry must lie in the future.", {"expires_at": "The expiry must lie in the future."})
+    if not getattr(user, "is_active", False):
+        raise AccountError("Inactive users cannot have tokens.", {"user": "This user is inactive."})
+    new = api_tokens.generate_token()
+    token = ApiToken.objects.create(
+        user=user, name=name, prefix=new.prefix, key_hash=new.key_hash, expires_at=expires_at
+    )
+    return token, new.token
+
+
+def api_token_revoke(*, token: ApiToken) -> ApiToken:
+    """Revoke a token at once (idempotent: a revoked token keeps its first revocation time)."""
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token
+
+
+def api_token_touch(*, token: ApiToken, at: datetime | None = None) -> None:
+    """Record use, at most once a minute per token (one UPDATE, no row lock held by the request)."""
+    now = at or timezone.now()
+    if token.last_used_at is not None and (now - token.last_used_at).total_seconds() < 60:
+        return
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    token.last_used_at = now
+
+
+# --- Portal accounts ------------------------------------------------------------------------------
+# Customer sign-up with a verification link, claiming a contact that wrote in before, the account
+# page's writes, and the mails they send. The rules are in accounts/domain/signup.py.
+
+import hashlib  # noqa: E402
+import logging  # noqa: E402
+import secrets  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+from django.db.models import Exists as models_Exists  # noqa: E402
+from django.db.models import OuterRef as models_OuterRef  # noqa: E402
+
+from accounts.domain.signup import (  # noqa: E402
+    PendingUser,
+    SignUpOutcome,
+    sign_up_outcome,
+    verification_refusal,
+)
+
+_portal_log = logging.getLogger("accounts.portal")
+
+PORTAL_VERIFY_SALT = "accounts.portal.verify-email"
+
+
+class SignUpLinkError(AccountError):
+    """A verification link that cannot be used; ``reason`` is one of invalid, expired, used, staff,
+    taken, tries (too many wrong passwords on it), password (the password given on the confirmation
+    page is wrong)."""
+
+    def __init__(self, reason: str, message: str = "", errors: Mapping[str, str] | None = None) -> None:
+        self.reason = reason
+        super().__init__(message or reason, errors)
+
+
+@dataclass(frozen=True)
+class SignUpResult:
+    outcome: SignUpOutcome
+    email: str
+    # The sign-up's user, waiting for its link (new contact or claim); None otherwise.
+    user_id: int | None
+    # False when the hourly limit of mails to the address was reached and nothing was sent.
+    mailed: bool
+
+
+def portal_desk_name() -> str:
+    """The desk's name for mails: the admin's desk settings, else ``SERVICE_DESK_NAME``."""
+    from django.conf import settings as django_settings
+
+    from service_desk.models import DeskSettings
+
+    name = DeskSettings.objects.filter(pk=1).values_list("name", flat=True).first()
+    return name or django_settings.SERVICE_DESK_NAME
+
+
+def portal_url(name: str, *args: object) -> str:
+    """An absolute link into the desk (``SITE_URL``), for mails."""
+    from django.conf import settings as django_settings
+    from django.urls import reverse
+
+    return django_settings.SITE_URL.rstrip("/") + reverse(name, args=args)
+
+
+def portal_mail_allowed(address: str) -> bool:
+    """At most ``PORTAL_ACCOUNT_MAILS_PER_HOUR`` account mails to one address an hour (cache counter),
+    so the sign-up and reset forms cannot be used to flood somebody's inbox."""
+    from django.conf import settings as django_settings
+    from django.core.cache import cache
+
+    key = "portal-account-mail:" + hashlib.sha256(address.encode()).hexdigest()
+    if cache.add(key, 1, timeout=3600):
+        return True
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=3600)
+        count = 1
+    return count <= django_settings.PORTAL_ACCOUNT_MAILS_PER_HOUR
+
+
+def portal_send_mail(*, template: str, to: str, context: Mapping[str, object], language: str | None) -> None:
+    """Render ``templates/emails/<template>.subject.txt`` and ``.txt`` in ``language`` and send them."""
+    from django.conf import settings as django_settings
+    from django.core.mail import EmailMessage
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    full = {"desk_name": portal_desk_name(), "site_url": django_settings.SITE_URL.rstrip("/"), **context}
+    with translation.override(language or translation.get_language() or django_settings.LANGUAGE_CODE):
+        subject = " ".join(render_to_string(f"emails/{template}.subject.txt", full).split())
+        body = render_to_string(f"emails/{template}.txt", full)
+    EmailMessage(subject=subject, body=body, to=[to]).send()
+
+
+def _queue_portal_mail(*, template: str, to: str, context: Mapping[str, object], language: str | None) -> bool:
+    """Send after commit, from the outbound queue (``portal.tasks``): never inside the request."""
+    from portal.tasks import send_account_mail_task
+
+    payload = dict(context)
+    transaction.on_commit(lambda: send_account_mail_task.delay(template, to, payload, language))
+    return True
+
+
+def customer_password_reset_send(*, email: str, language: str | None = None) -> int:
+    """Mail a password reset link for ``email`` if it is the verified address of an active customer
+    login (``may_receive_password_reset``), to that address, within the hourly mail limit. Runs in
+    ``portal.tasks.send_password_reset_task``: the request that asked answers alike for every address.
+    Returns how many mails were sent (0 or 1)."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    from accounts.domain.signup import may_receive_password_reset
+
+    try:
+        address = normalize_email(email)
+    except InvalidEmail:
+        return 0
+    users = [user for user, facts in selectors.password_reset_candidates(address) if may_receive_password_reset(facts)]
+    if not users or not portal_mail_allowed(address):
+        return 0
+    for user in users:
+        context = {
+            "email": address,
+            "uid": urlsafe_base64_encode(force_bytes(user.pk)),
+            "token": default_token_generator.make_token(user),
+        }
+        portal_send_mail(template="portal_password_reset", to=address, context=context, language=language)
+    return len(users)
+
+
+def _verification_state(user: object) -> str:
+    """Changes when the sign-up is used (activated), repeated (new password) or logged into."""
+    from django.utils.crypto import salted_hmac
+
+    value = f"{user.pk}:{user.password}:{user.is_active}:{user.last_login}"  # type: ignore[attr-defined]
+    return salted_hmac(PORTAL_VERIFY_SALT, value, algorithm="sha256").hexdigest()[:24]
+
+
+def customer_verification_token(user: object, *, language: str = "en") -> str:
+    """A signed, expiring token naming the waiting sign-up and its address."""
+    from django.core import signing
+
+    payload = {"u": user.pk, "e": user.email, "s": _verification_state(user), "l": language}  # type: ignore[attr-defined]
+    return signing.dumps(payload, salt=PORTAL_VERIFY_SALT)
+
+
+def customer_read_verification_token(token: str) -> dict:
+    """The token's payload; ``SignUpLinkError`` (expired, invalid) when it cannot be used."""
+    from django.conf import settings as django_settings
+    from django.core import signing
+
+    try:
+        payload = signing.loads(token, salt=PORTAL_VERIFY_SALT, max_age=django_settings.PORTAL_SIGNUP_LINK_MAX_AGE)
+    except signing.SignatureExpired as exc:
+        raise SignUpLinkError("expired") from exc
+    except signing.BadSignature as exc:
+        raise SignUpLinkError("invalid") from exc
+    if not isinstance(payload, dict) or not {"u", "e", "s"} <= payload.keys():
+        raise SignUpLinkError("invalid")
+    return payload
+
+
+def _unique_username(email: str) -> str:
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    if len(email) <= 150 and not user_model.objects.filter(username__iexact=email).exists():
+        return email
+    return f"customer-{secrets.token_hex(8)}"
+
+
+def customer_sign_up(*, name: str, email: str, password: str, language: str = "en") -> SignUpResult:
+    """A customer signs up. Nothing is attached to any contact yet: the address must be proven first.
+
+    - New address or a contact that wrote in before (claim): a waiting, inactive user is made (or
+      the waiting one of an earlier sign-up updated: new name and password, its old link dies) and
+      the verification link mailed.
+    - The address already has a customer login: a "you already have an account" mail instead.
+    - The address belongs to staff: a notice mail, never a customer login.
+
+    The caller shows the same page in every case, so a sign-up reveals nothing about an address.
+    """
+    from django.conf import settings as django_settings
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+
+    try:
+        address = normalize_email(email)
+    except InvalidEmail as exc:
+        raise AccountError(str(exc), {"email": "Enter a valid email address."}) from exc
+    name = " ".join((name or "").split())
+    if not name:
+        raise AccountError("Give your name.", {"name": "Give your name."})
+    with transaction.atomic():
+        outcome = sign_up_outcome(selectors.signup_address_facts(address))
+        if not portal_mail_allowed(address):
+            # Over the hourly limit: no mail, and a waiting sign-up is left as it is (its link still works).
+            make_password(password)
+            _portal_log.warning("Portal sign-up for an address over its hourly mail limit ignored.")
+            return SignUpResult(outcome, address, None, False)
+        if outcome in (SignUpOutcome.STAFF_ADDRESS, SignUpOutcome.EXISTING_ACCOUNT):
+            make_password(password)  # the same hashing time as a real sign-up: the timing tells nothing
+        if outcome is SignUpOutcome.STAFF_ADDRESS:
+            mailed = _queue_portal_mail(
+                template="portal_staff_address",
+                to=address,
+                context={"email": address, "desk_login_url": portal_url("desk:login")},
+                language=language,
+            )
+            return SignUpResult(outcome, address, None, mailed)
+        if outcome is SignUpOutcome.EXISTING_ACCOUNT:
+            mailed = _queue_portal_mail(
+                template="portal_existing_account",
+                to=address,
+                context={
+                    "email": address,
+                    "login_url": portal_url("portal:login"),
+                    "reset_url": portal_url("portal:password_reset"),
+                },
+                language=language,
+            )
+            return SignUpResult(outcome, address, None, mailed)
+        user_model = get_user_model()
+        pending = selectors.pending_signup_user(address)
+        if pending is not None:
+            user = user_model.objects.select_for_update().get(pk=pending.pk)
+        else:
+            user = user_model(username=_unique_username(address), email=address, is_active=False)
+        user.first_name = name[:150]
+        user.last_name = ""
+        user.set_password(password)
+        try:
+            with transaction.atomic():
+                user.save()
+        except IntegrityError:  # the username was taken meanwhile (two sign-ups at once)
+            user.username = f"customer-{secrets.token_hex(8)}"
+            user.save()
+        token = customer_verification_token(user, language=language)
+        mailed = _queue_portal_mail(
+            template="portal_verify_email",
+            to=address,
+            # No name here: whoever signs up chooses it, and the mail goes to an inbox not yet proven theirs.
+            context={
+                "email": address,
+                "verify_url": portal_url("portal:verify_email", token),
+                "link_hours": max(1, django_settings.PORTAL_SIGNUP_LINK_MAX_AGE // 3600),
+            },
+            language=language,
+        )
+        return SignUpResult(outcome, address, user.pk, mailed)
+
+
+def _verify_tries(key: str, *, add: bool = False) -> int:
+    """Wrong passwords given on one verification link (a cache counter that lives as long as a link)."""
+    from django.conf import settings as django_settings
+    from django.core.cache import cache
+
+    if not add:
+        return int(cache.get(key) or 0)
+    if cache.add(key, 1, timeout=django_settings.PORTAL_SIGNUP_LINK_MAX_AGE):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=django_settings.PORTAL_SIGNUP_LINK_MAX_AGE)
+        return 1
+
+
+def customer_verify_email(*, token: str, password: str):  # noqa: ANN201 - the activated User
+    """Follow a verification link: the address is proven, so the waiting user becomes a customer login.
+
+    The contact that owns the address (it wrote in before) is claimed, else a new contact is made
+    (joining an organization by domain, as intake does); the address is marked verified and the
+    user activated, all in one transaction. The password chosen at sign-up must be given again, so a
+    link clicked by somebody who did not sign up (or fetched by a mail scanner) proves nothing.
+    ``SignUpLinkError`` says why a link cannot be used; nothing is written then.
+    """
+    from django.conf import settings as django_settings
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone as dj_timezone
+
+    payload = customer_read_verification_token(token)
+    address = str(payload["e"])
+    language = str(payload.get("l") or "en")
+    with transaction.atomic():
+        user = (
+            get_user_model()
+            .objects.select_for_update()
+            .filter(pk=payload["u"])
+            .annotate(is_agent=models_Exists(AgentProfile.objects.filter(user_id=models_OuterRef("pk"))))
+            .first()
+        )
+        if user is None:
+            raise SignUpLinkError("invalid")
+        facts = selectors.signup_address_facts(address)
+        refusal = verification_refusal(
+            PendingUser(
+                is_active=user.is_active,
+                has_contact=Contact.objects.filter(user_id=user.pk).exists(),
+                is_staff=bool(user.is_agent or user.is_staff or user.is_superuser),
+                email=(user.email or "").lower(),
+            ),
+            address,
+            facts,
+        )
+        if refusal is not None:
+            raise SignUpLinkError(refusal)
+        if payload["s"] != _verification_state(user):
+            raise SignUpLinkError("invalid")  # a newer sign-up replaced this one
+        tries_key = f"portal-verify-tries:{user.pk}:{payload['s']}"
+        if _verify_tries(tries_key) >= django_settings.AXES_FAILURE_LIMIT:
+            raise SignUpLinkError("tries")  # a leaked link gives no unlimited guesses; sign up again
+        if not user.check_password(password):
+            _verify_tries(tries_key, add=True)
+            raise SignUpLinkError("password", errors={"password": "This is not the password you chose."})
+        now = dj_timezone.now()
+        if facts.contact_id is not None:
+            contact = Contact.objects.select_for_update().get(pk=facts.contact_id)
+            if contact.user_id is not None:
+                raise SignUpLinkError("taken")
+            contact.user = user
+            fields = ["user", "updated_at"]
+            if not contact.name:
+                contact.name = user.first_name
+                fields.append("name")
+            contact.save(update_fields=fields)
+        else:
+            try:
+                with transaction.atomic():
+                    contact = contact_create(
+                        email=address, name=user.first_name, enforce_required_fields=False, language=language
+                    )
+            except (AccountError, IntegrityError) as exc:  # the address was taken meanwhile
+                raise SignUpLinkError("invalid") from exc
+            contact.user = user
+            contact.save(update_fields=["user", "updated_at"])
+        ContactEmail.objects.filter(email=address, contact=contact, verified_at__isnull=True).update(verified_at=now)
+        user.is_active = True
+        user.save(update_fields=["is_active", "password"])
+        return user
+
+
+def customer_update_profile(*, user: object, name: str, language: str) -> Contact:
+    """The signed-in customer's own name and language (the portal renders in it)."""
+    from django.conf import settings as django_settings
+
+    name = " ".join((name or "").split())
+    errors: dict[str, str] = {}
+    if not name:
+        errors["name"] = "Give your name."
+    elif len(name) > 200:
+        errors["name"] = "At most 200 characters."
+    if language not in {code for code, _label in django_settings.LANGUAGES}:
+        errors["language"] = "Unknown language."
+    if errors:
+        raise AccountError("; ".join(errors.values()), errors)
+    with transaction.atomic():
+        contact = Contact.objects.select_for_update().get(user_id=getattr(user, "pk", None))
+        contact.name = name
+        contact.language = language
+        contact.save(update_fields=["name", "language", "updated_at"])
+        user.first_name = name[:150]  # type: ignore[attr-defined]
+        user.last_name = ""  # type: ignore[attr-defined]
+        user.save(update_fields=["first_name", "last_name"])  # type: ignore[attr-defined]
+    return contact
+
+
+def customer_change_password(*, user: object, password: str) -> None:
+    """Set a customer's new password (the form has checked the old one and the password rules)."""
+    user.set_password(password)  # type: ignore[attr-defined]
+    user.save(update_fields=["password"])  # type: ignore[attr-defined]
+
+
+def login_lockouts_clear(*, username: str) -> int:
+    """Forget the failed logins of ``username`` (after a password reset: the guessed password is gone)."""
+    from axes.utils import reset
+
+    if not username:  # axes would reset everybody's
+        return 0
+    return reset(username=username)

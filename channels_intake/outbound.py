@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from email.utils import formataddr, make_msgid, parseaddr
+from email.utils import make_msgid, parseaddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -79,7 +79,9 @@ def _threading_headers(message: Message) -> dict[str, str]:
 
 
 def from_address_for(ticket: Ticket) -> str:
-    return formataddr((settings.SERVICE_DESK_NAME, parseaddr(settings.DEFAULT_FROM_EMAIL)[1]))
+    from service_desk.branding import from_address  # the brand name (admin), else SERVICE_DESK_NAME
+
+    return from_address()
 
 
 def reply_email_send(message_id: int) -> str:
@@ -161,7 +163,9 @@ def acknowledgement_send(ticket_id: int) -> bool:
             AcknowledgementLog.objects.create(email=to[0], ticket=ticket)
     except IntegrityError:  # already acknowledged (a repeated task)
         return False
-    context = {"ticket": ticket, "reference": ticket.reference, "desk_name": settings.SERVICE_DESK_NAME}
+    from service_desk.branding import brand
+
+    context = {"ticket": ticket, "reference": ticket.reference, "desk_name": brand().name}
     email = EmailMultiAlternatives(
         subject=f"{thread_subject(ticket, reply=False)}",
         body=render_to_string("emails/acknowledgement.txt", context),

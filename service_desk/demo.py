@@ -931,6 +931,7 @@ def seed_demo(options: SeedOptions, progress: Progress | None = None) -> SeedRes
     with transaction.atomic():
         desk = build_desk(options)
     create_tickets(desk, options, offset=existing, progress=progress)
+    ensure_demo_surveys(options)  # --- CSAT (section at the end) ---
     after = totals()
     created = {name: after[name] - before[name] for name in after}
     return SeedResult(logins=desk.logins, created=created, totals=after, seconds=time.monotonic() - started)
@@ -963,6 +964,7 @@ def build_desk(options: SeedOptions) -> Desk:
     ensure_tags()
     ensure_macros(teams)
     ensure_saved_views(teams)
+    ensure_knowledge_base(agents)  # --- Knowledge base (section at the end) ---
     accounts = ensure_organizations(
         organization_seeds(options.organizations, _rng(options.seed, "organizations")),
         agents,
@@ -1500,6 +1502,8 @@ def _portal_user(person: Person, password_hash: str) -> AbstractUser:
     user.save()
     contact.user = user
     contact.save(update_fields=["user", "updated_at"])
+    # The demo logins own their addresses, as if they had confirmed them (password reset mails them).
+    ContactEmail.objects.filter(contact=contact, verified_at__isnull=True).update(verified_at=timezone.now())
     return user
 
 
@@ -1820,3 +1824,273 @@ class TicketBuilder:
         }
         thread.append(message_id)
         return replace(message, **headers)
+
+
+# --- Knowledge base -------------------------------------------------------------------------------
+# A small help centre in English and German, written through ``knowledge.services`` by the demo
+# admin (who may publish): published articles, one German draft translation, one English-only
+# draft and one internal (agents-only) article. Created once, by category slug and English slug.
+
+
+@dataclass(frozen=True)
+class KbCategorySeed:
+    slug: str
+    name: str
+    name_de: str
+    description: str
+    description_de: str
+
+
+@dataclass(frozen=True)
+class KbArticleSeed:
+    category: str
+    title: dict[str, str]
+    body: dict[str, str]
+    published: tuple[str, ...]  # languages published; the others are drafts
+    internal: bool = False
+    views: int = 0
+
+
+KB_CATEGORIES: tuple[KbCategorySeed, ...] = (
+    KbCategorySeed(
+        "getting-started",
+        "Getting started",
+        "Erste Schritte",
+        "Set up your Lumina devices and your account.",
+        "Lumina-Geräte und Ihr Konto einrichten.",
+    ),
+    KbCategorySeed(
+        "devices-wifi",
+        "Devices and Wi-Fi",
+        "Geräte und WLAN",
+        "Connection problems, firmware and sensors.",
+        "Verbindungsprobleme, Firmware und Sensoren.",
+    ),
+    KbCategorySeed(
+        "billing",
+        "Billing and subscriptions",
+        "Rechnungen und Abos",
+        "Invoices, payments and Lumina Plus.",
+        "Rechnungen, Zahlungen und Lumina Plus.",
+    ),
+    KbCategorySeed(
+        "lumina-connect",
+        "Lumina Connect for companies",
+        "Lumina Connect für Unternehmen",
+        "Fleet management, single sign-on and the API.",
+        "Flottenverwaltung, Single Sign-on und die API.",
+    ),
+)
+
+KB_ARTICLES: tuple[KbArticleSeed, ...] = (
+    KbArticleSeed(
+        "devices-wifi",
+        {"en": "Connect your Lumina hub to Wi-Fi", "de": "Lumina Hub mit dem WLAN verbinden"},
+        {
+            "en": "The hub needs a **2.4 GHz** Wi-Fi network.\n\n"
+            "1. Open the Lumina app and tap **Add device**.\n"
+            "2. Hold the hub's button for 5 seconds until the light blinks blue.\n"
+            "3. Choose your network and enter the Wi-Fi password.\n\n"
+            "## The hub does not connect\n\n"
+            "- Move the hub closer to the router.\n"
+            "- Check that the router broadcasts a 2.4 GHz network (5 GHz only does not work).\n"
+            "- Restart the router and try again.\n",
+            "de": "Der Hub benötigt ein WLAN mit **2,4 GHz**.\n\n"
+            "1. Öffnen Sie die Lumina-App und tippen Sie auf **Gerät hinzufügen**.\n"
+            "2. Halten Sie die Taste des Hubs 5 Sekunden gedrückt, bis das Licht blau blinkt.\n"
+            "3. Wählen Sie Ihr Netzwerk und geben Sie das WLAN-Passwort ein.\n\n"
+            "## Der Hub verbindet sich nicht\n\n"
+            "- Stellen Sie den Hub näher an den Router.\n"
+            "- Prüfen Sie, ob der Router ein 2,4-GHz-Netz sendet (nur 5 GHz funktioniert nicht).\n"
+            "- Starten Sie den Router neu und versuchen Sie es erneut.\n",
+        },
+        published=("en", "de"),
+        views=420,
+    ),
+    KbArticleSeed(
+        "getting-started",
+        {"en": "Reset your password", "de": "Passwort zurücksetzen"},
+        {
+            "en": "Forgot your password? On the login page choose **Forgot password**, enter your email "
+            "address and follow the link we send you. The link is valid for three days.\n\n"
+            "No email? Check your spam folder, or [contact us](/portal/).\n",
+            "de": "Passwort vergessen? Wählen Sie auf der Anmeldeseite **Passwort vergessen**, geben Sie "
+            "Ihre E-Mail-Adresse ein und folgen Sie dem Link, den wir Ihnen senden. Der Link ist drei "
+            "Tage gültig.\n\nKeine E-Mail erhalten? Sehen Sie im Spam-Ordner nach oder "
+            "[schreiben Sie uns](/portal/).\n",
+        },
+        published=("en", "de"),
+        views=310,
+    ),
+    KbArticleSeed(
+        "devices-wifi",
+        {"en": "Update the firmware of your devices", "de": "Firmware Ihrer Geräte aktualisieren"},
+        {
+            "en": "Lumina devices update themselves at night. To update now, open the app, go to "
+            "**Settings → Devices**, choose the device and tap **Check for updates**.\n\n"
+            "> Keep the device powered during the update; it restarts when it is done.\n",
+            "de": "Lumina-Geräte aktualisieren sich nachts selbst. Für ein sofortiges Update öffnen Sie die "
+            "App, gehen zu **Einstellungen → Geräte**, wählen das Gerät und tippen auf "
+            "**Nach Updates suchen**.\n\n"
+            "> Lassen Sie das Gerät während des Updates eingeschaltet; es startet danach neu.\n",
+        },
+        published=("en", "de"),
+        views=150,
+    ),
+    KbArticleSeed(
+        "billing",
+        {"en": "Download your invoices", "de": "Rechnungen herunterladen"},
+        {
+            "en": "All invoices are in your account under **Billing → Invoices** as PDF.\n\n"
+            "| Plan | Invoice |\n|---|---|\n| Lumina Plus (monthly) | on the 1st of each month |\n"
+            "| Lumina Plus (yearly) | on the day you subscribed |\n",
+            "de": "Alle Rechnungen finden Sie in Ihrem Konto unter **Abrechnung → Rechnungen** als PDF.\n\n"
+            "| Tarif | Rechnung |\n|---|---|\n| Lumina Plus (monatlich) | am 1. jedes Monats |\n"
+            "| Lumina Plus (jährlich) | am Tag des Abschlusses |\n",
+        },
+        published=("en", "de"),
+        views=95,
+    ),
+    KbArticleSeed(
+        "billing",
+        {"en": "Cancel or change your Lumina Plus subscription"},
+        {
+            "en": "You can cancel Lumina Plus at any time under **Billing → Subscription**. The "
+            "subscription runs until the end of the paid period; devices keep working without it.\n",
+        },
+        published=("en",),
+        views=60,
+    ),
+    KbArticleSeed(
+        "lumina-connect",
+        {"en": "Set up single sign-on (SAML) for Lumina Connect", "de": "Single Sign-on (SAML) für Lumina Connect"},
+        {
+            "en": "Administrators of a Lumina Connect organization can sign in with their identity provider.\n\n"
+            "1. In Lumina Connect open **Organization → Security → Single sign-on**.\n"
+            "2. Download our SAML metadata and add Lumina Connect as an application in your identity provider.\n"
+            "3. Upload your provider's metadata and test the sign-in before enforcing it.\n",
+            "de": "Entwurf: Administratoren einer Lumina-Connect-Organisation können sich über ihren "
+            "Identitätsanbieter anmelden.\n\n1. Öffnen Sie **Organisation → Sicherheit → Single Sign-on**.\n",
+        },
+        published=("en",),  # the German version is still a draft
+        views=40,
+    ),
+    KbArticleSeed(
+        "billing",
+        {"en": "Refund approval matrix (internal)", "de": "Freigabe von Erstattungen (intern)"},
+        {
+            "en": "**Agents only.**\n\n| Amount | Who approves |\n|---|---|\n| up to 50 EUR | any agent |\n"
+            "| up to 500 EUR | team lead |\n| more | Billing team lead and finance |\n",
+            "de": "**Nur für Agents.**\n\n| Betrag | Freigabe durch |\n|---|---|\n| bis 50 EUR | jeder Agent |\n"
+            "| bis 500 EUR | Teamleitung |\n| mehr | Teamleitung Billing und Finanzen |\n",
+        },
+        published=("en", "de"),
+        internal=True,
+        views=25,
+    ),
+    KbArticleSeed(
+        "devices-wifi",
+        {"en": "Pair Lumina sensors with Matter"},
+        {"en": "Draft: Matter support arrives with firmware 4.2. Steps to follow.\n"},
+        published=(),
+    ),
+)
+
+
+def ensure_knowledge_base(agents: dict[str, AbstractUser]) -> None:
+    """Categories and articles once; a second run finds them by slug and adds nothing."""
+    from knowledge import services as kb
+    from knowledge.choices import Visibility
+    from knowledge.models import Article, ArticleTranslation, Category
+
+    author = agents["sabine"]  # the demo admin may publish
+    categories: dict[str, Category] = {}
+    for seed in KB_CATEGORIES:
+        existing = Category.objects.filter(slug=seed.slug).first()
+        categories[seed.slug] = existing or kb.category_create(
+            data=kb.CategoryInput(
+                name=seed.name,
+                slug=seed.slug,
+                name_de=seed.name_de,
+                description=seed.description,
+                description_de=seed.description_de,
+                position=len(categories),
+            ),
+            by=author,
+        )
+    for seed in KB_ARTICLES:
+        slug = _kb_slug(seed.title["en"])
+        if ArticleTranslation.objects.filter(language="en", slug=slug).exists():
+            continue
+        visibility = Visibility.INTERNAL if seed.internal else Visibility.PUBLIC
+        article = None
+        for language, title in seed.title.items():
+            data = kb.VersionInput(
+                language=language,
+                title=title,
+                body=seed.body[language],
+                category=categories[seed.category],
+                visibility=visibility,
+            )
+            if article is None:
+                version = kb.article_create(data=data, by=author, publish=language in seed.published)
+                article = version.article
+            else:
+                kb.article_update(article=article, data=data, by=author)
+                if language in seed.published:
+                    kb.article_publish(article=article, language=language, by=author)
+        if article is not None and seed.views:
+            Article.objects.filter(pk=article.pk).update(view_count=seed.views)
+
+
+def _kb_slug(title: str) -> str:
+    from django.utils.text import slugify
+
+    return slugify(title)
+
+
+# --- CSAT -------------------------------------------------------------------------------------------
+# Satisfaction surveys for the most recently solved demo tickets (their events are written as already
+# published, so the survey subscriber never saw them): most answered, mostly good, a few with a
+# comment, so the dashboard, organization pages and sidebars show figures. Deterministic per seed;
+# tickets that have a survey already are left alone.
+
+DEMO_SURVEYS = 3_000
+_DEMO_COMMENTS = {
+    "good": ["Quick and friendly, thank you!", "Solved on the first reply.", "Great help."],
+    "bad": ["It took far too long.", "I had to explain everything twice.", "Still not really fixed."],
+}
+
+
+def ensure_demo_surveys(options: SeedOptions) -> int:
+    from tickets.models import SatisfactionSurvey
+
+    rng = _rng(options.seed, "csat")
+    solved = (
+        Ticket.objects.filter(status__in=(Status.SOLVED, Status.CLOSED), solved_at__isnull=False)
+        .exclude(surveys__isnull=False)
+        .order_by("-solved_at", "-id")
+        .values("pk", "requester_id", "assignee_id", "team_id", "organization_id", "solved_at")[:DEMO_SURVEYS]
+    )
+    surveys = []
+    for row in solved:
+        answered = rng.random() < 0.7
+        rating = ("good" if rng.random() < 0.82 else "bad") if answered else ""
+        comment = rng.choice(_DEMO_COMMENTS[rating]) if answered and rng.random() < 0.3 else ""
+        surveys.append(
+            SatisfactionSurvey(
+                ticket_id=row["pk"],
+                solve_number=1,
+                contact_id=row["requester_id"],
+                agent_id=row["assignee_id"],
+                team_id=row["team_id"],
+                organization_id=row["organization_id"],
+                created_at=row["solved_at"],
+                sent_at=row["solved_at"],
+                rating=rating,
+                comment=comment,
+                answered_at=row["solved_at"] + timedelta(hours=rng.randint(1, 48)) if answered else None,
+            )
+        )
+    SatisfactionSurvey.objects.bulk_create(surveys, batch_size=1_000, ignore_conflicts=True)
+    return len(surveys)

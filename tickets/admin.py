@@ -789,3 +789,34 @@ class BulkJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("state", "action")
     list_select_related = ("created_by",)
     readonly_fields = [f.name for f in BulkJob._meta.fields]
+
+
+# --- CSAT ---------------------------------------------------------------------------------------------
+
+from tickets.models import SatisfactionSurvey  # noqa: E402
+
+
+@admin.register(SatisfactionSurvey)
+class SatisfactionSurveyAdmin(TicketNumberSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Satisfaction surveys, one per solve: written by the survey subscriber and the customers' answers."""
+
+    list_display = (
+        "ticket",
+        "solve_number",
+        "contact",
+        "agent",
+        "team",
+        "rating",
+        "created_at",
+        "sent_at",
+        "answered_at",
+    )
+    list_filter = ("rating", ("answered_at", admin.EmptyFieldListFilter), "team")
+    list_select_related = ("ticket", "contact", "agent", "team")
+    search_fields = ("contact__name", "comment")
+    search_help_text = _("A ticket reference such as SD-1042, a customer's name or words of a comment.")
+    raw_id_fields = ("ticket", "contact", "agent", "team", "organization")
+    readonly_fields = [f.name for f in SatisfactionSurvey._meta.fields]
+    ordering = ["-id"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator

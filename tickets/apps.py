@@ -7,4 +7,8 @@ class TicketsConfig(AppConfig):
 
     def ready(self) -> None:
         # Register the event subscribers.
-        from tickets import notifications, sla  # noqa: F401
+        from tickets import (  # noqa: F401
+            csat,  # --- CSAT: a survey for each solve ---
+            notifications,
+            sla,
+        )

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from service_desk.branding import brand, from_address
 from tickets.choices import EventAction
 from tickets.events import subscribe
 from tickets.models import TicketEvent
@@ -40,11 +41,11 @@ def send_assignment_email(event: TicketEvent, user) -> None:  # noqa: ANN001 - a
         "reference": ticket.reference,
         "actor": event.actor_label,
         "url": settings.SITE_URL.rstrip("/") + reverse("desk:ticket", args=[ticket.reference]),
-        "desk_name": settings.SERVICE_DESK_NAME,
+        "desk_name": brand().name,
         "user": user,
     }
     subject = render_to_string("emails/ticket_assigned.subject.txt", context).strip().replace("\n", " ")
     body = render_to_string("emails/ticket_assigned.txt", context)
-    message = EmailMultiAlternatives(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    message = EmailMultiAlternatives(subject, body, from_address(), [user.email])
     message.extra_headers = {"Auto-Submitted": "auto-generated", "X-Service-Desk-Event": str(event.pk)}
     message.send()

@@ -47,7 +47,7 @@ from tickets.sla import sla_compliance
 DAYS = 30
 CACHE_SECONDS = 60
 TOP_ORGANIZATIONS = 10
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: CSAT added
 
 
 class Percentile(Aggregate):
@@ -317,6 +317,7 @@ def dashboard_figures(user: UserLike, *, now: datetime | None = None, use_cache:
         "sla": sla_by_target(user, zone=zone, now=moment),
         "first_response": first_response_times(user, zone=zone, now=moment),
         "escalations": escalated_organizations(user),
+        "csat": csat_by_agent_and_team(user, zone=zone, now=moment),
     }
     if use_cache and now is None:
         cache.set(key, figures, CACHE_SECONDS)
@@ -337,3 +338,19 @@ def chart_labels() -> dict[str, str]:
         "breachedTickets": _("Of these breached"),
         "noData": _("No data in this period."),
     }
+
+
+# --- CSAT ---------------------------------------------------------------------------------------------
+
+
+def csat_by_agent_and_team(user: UserLike, *, zone: tzinfo, now: datetime, days: int = DAYS) -> dict[str, Any]:
+    """Satisfaction answers of the last ``days`` days by agent and team (``tickets.csat``, one query)."""
+    from tickets import csat
+
+    _dates, start = window(zone, now, days)
+    figures = csat.csat_by_agent_and_team(user, since=start, until=now)
+    unnamed = {"agents": _("No agent"), "teams": _("No team")}
+    for kind in ("agents", "teams"):
+        for row in figures[kind]:
+            row["name"] = row["name"] or str(unnamed[kind])
+    return figures

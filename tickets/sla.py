@@ -1213,6 +1213,8 @@ def notification_send_email(notification_id: int) -> bool:
 
 
 def _send_email(notification: Notification) -> None:
+    from service_desk.branding import brand, from_address  # the desk's brand name as sender and signature
+
     ticket, user = notification.ticket, notification.recipient
     context = {
         "notification": notification,
@@ -1220,11 +1222,11 @@ def _send_email(notification: Notification) -> None:
         "reference": ticket.reference,
         "user": user,
         "url": settings.SITE_URL.rstrip("/") + reverse("desk:ticket", args=[ticket.reference]),
-        "desk_name": settings.SERVICE_DESK_NAME,
+        "desk_name": brand().name,
     }
     subject = " ".join(render_to_string("emails/sla_notification.subject.txt", context).split())
     body = render_to_string("emails/sla_notification.txt", context)
-    message = EmailMultiAlternatives(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    message = EmailMultiAlternatives(subject, body, from_address(), [user.email])
     message.extra_headers = {"Auto-Submitted": "auto-generated", "X-Service-Desk-Notification": str(notification.pk)}
     message.send()
 

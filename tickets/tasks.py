@@ -87,3 +87,28 @@ def requeue_stalled_bulk_jobs_task() -> int:
     from tickets import bulk
 
     return bulk.bulk_jobs_requeue_stalled()
+
+
+# --- CSAT ---------------------------------------------------------------------------------------
+
+
+@shared_task(
+    name="tickets.tasks.send_survey_email_task",
+    ignore_result=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def send_survey_email_task(survey_id: int) -> bool:
+    """Ask a customer to rate a solved ticket (at most once per survey)."""
+    from tickets import csat
+
+    return csat.survey_send_email(survey_id)
+
+
+@shared_task(name="tickets.tasks.send_pending_survey_emails_task", ignore_result=True)
+def send_pending_survey_emails_task() -> int:
+    """Beat catch-up: survey emails whose task was lost (broker down)."""
+    from tickets import csat
+
+    return csat.surveys_send_pending()

@@ -3,8 +3,9 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from accounts import preferences
+from accounts import api_tokens, preferences
 from accounts import views as account_views
+from knowledge.views import desk as knowledge_desk
 from tickets.views import bulk, dashboard, queues, search, ticket
 
 app_name = "desk"
@@ -23,4 +24,6 @@ urlpatterns = [
     *dashboard.urlpatterns,
     *account_views.urlpatterns,
     *preferences.urlpatterns,
+    *api_tokens.urlpatterns,
+    *knowledge_desk.urlpatterns,
 ]

@@ -33,6 +33,9 @@ INSTALLED_APPS = [
     "accounts",
     "tickets",
     "channels_intake",
+    "knowledge",
+    "portal",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -231,10 +234,63 @@ INTAKE_MAX_ATTEMPTS = env.int("INTAKE_MAX_ATTEMPTS", default=5)
 INTAKE_BATCH_SIZE = env.int("INTAKE_BATCH_SIZE", default=100)
 INTAKE_BATCH_BYTES = env.int("INTAKE_BATCH_BYTES", default=8 * 1024 * 1024)
 
+# --- REST API (issue 8) ---------------------------------------------------------
+# Tokens first: an anonymous request is answered 401 with "WWW-Authenticate: Token".
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "service_desk.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "service_desk.api.pagination.KeysetPagination",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON and multipart with a body size limit (service_desk/api/parsers.py); forms for the browser.
+    "DEFAULT_PARSER_CLASSES": [
+        "service_desk.api.parsers.JSONParser",
+        "service_desk.api.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "service_desk.api.throttling.TokenRateThrottle",
+        "service_desk.api.throttling.IPRateThrottle",
+    ],
+    # Fixed windows counted in the default cache (Redis): per token (or signed-in user) and per client IP.
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env.str("API_THROTTLE_TOKEN_RATE", default="1200/minute"),
+        "ip": env.str("API_THROTTLE_IP_RATE", default="2400/minute"),
+    },
+    # Reverse proxies in front that append to X-Forwarded-For (None: use REMOTE_ADDR).
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT or None,
+    "EXCEPTION_HANDLER": "service_desk.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "service_desk.api.schema.ApiAutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_VERSIONING_CLASS": None,
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]  # the API's schema and Swagger UI
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Service Desk API",
+    "DESCRIPTION": (
+        "REST API for integrators. Authenticate with `Authorization: Token <token>` (personal tokens, created "
+        "in the workspace under Preferences > API tokens or with `manage.py create_api_token`). Lists use "
+        "cursor pagination (`cursor`, `page_size`); create operations accept `Idempotency-Key`; every error "
+        'is `{"error": {"code", "message", "fields"}}`.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "TicketChannelEnum": "tickets.choices.TICKET_CHANNELS",
+        "ChannelEnum": "tickets.choices.Channel",
+        "TicketStatusEnum": "tickets.choices.Status",
+        "TicketPriorityEnum": "tickets.choices.Priority",
+    },
+    "SECURITY": [{"Token": []}],
 }
 
 LOGGING = {
@@ -244,4 +300,83 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+# --- CSAT and branding ---------------------------------------------------------
+# Survey emails whose after-commit task never ran (broker down) are sent late, for two days.
+CELERY_BEAT_SCHEDULE["send-pending-survey-emails"] = {
+    "task": "tickets.tasks.send_pending_survey_emails_task",
+    "schedule": 300.0,
+}
+
+# --- Portal tickets ------------------------------------------------------------
+# ``portal_principal`` (lazy) for the portal's navigation: ticket links only for signed-in customers.
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("portal.context_processors.portal")
+
+# --- Portal accounts: login throttling (django-axes), sign-up links ---------------------------------
+# Failed logins are counted per username and client address together (the portal, /desk/login/ and
+# /admin/ alike): after LOGIN_FAILURE_LIMIT failures that pair is refused for LOGIN_COOLOFF_MINUTES,
+# counted from its last failure. Attempts during a lockout do not extend it, and a lockout never
+# outlasts the cool-off, so a guesser is stopped but the real user is never locked out for good
+# (and from any other address is not locked out at all). Records live in the database
+# (AccessAttempt, visible in the admin), so they hold across processes and restarts.
+from datetime import timedelta  # noqa: E402
+
+INSTALLED_APPS += ["axes"]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out pair before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # turns a lockout into the 429 page
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "portal.views.auth.client_ip_for_axes"  # TRUSTED_PROXY_COUNT, as the web form
+AXES_LOCKOUT_CALLABLE = "portal.views.auth.lockout_response"
+AXES_VERBOSE = False
+# A sign-up's verification link works this long (seconds).
+PORTAL_SIGNUP_LINK_MAX_AGE = env.int("PORTAL_SIGNUP_LINK_MAX_AGE", default=2 * 24 * 3600)
+# Account mails (verification, "you already have an account", password reset) per address and hour.
+PORTAL_ACCOUNT_MAILS_PER_HOUR = env.int("PORTAL_ACCOUNT_MAILS_PER_HOUR", default=5)
+# Account mails are sent by portal.tasks (never inside the request: no enumeration by timing).
+CELERY_TASK_ROUTES["portal.tasks.*"] = {"queue": "outbound"}
+
+# --- Webhooks ------------------------------------------------------------------
+# SSRF exceptions: host names (exact, or ".example.com" for a domain and its subdomains) and
+# networks (CIDR) whose private, loopback or link-local addresses webhooks may still call.
+WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
+WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+WEBHOOK_REQUIRE_HTTPS = env.bool("WEBHOOK_REQUIRE_HTTPS", default=False)
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
+WEBHOOK_MAX_REDIRECTS = env.int("WEBHOOK_MAX_REDIRECTS", default=3)
+# CA certificates (PEM file) that https receivers must chain to; empty: the system's trust store.
+WEBHOOK_CA_BUNDLE = env.str("WEBHOOK_CA_BUNDLE", default="")
+# A delivery is failed for good after this many attempts (retries after 30 s, 2 min, 10 min, 1 h, 6 h, 12 h...).
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+# Delivered and failed rows are deleted after this many days (0 keeps them).
+WEBHOOK_DELIVERY_RETENTION_DAYS = env.int("WEBHOOK_DELIVERY_RETENTION_DAYS", default=30)
+CELERY_TASK_ROUTES["webhooks.tasks.*"] = {"queue": "webhooks"}
+WORKER_QUEUES = [*WORKER_QUEUES, "webhooks"]
+# Deliveries whose retry fell due, or whose task never reached a worker (broker down), are queued.
+CELERY_BEAT_SCHEDULE["requeue-due-webhook-deliveries"] = {
+    "task": "webhooks.tasks.requeue_due_webhook_deliveries_task",
+    "schedule": 30.0,
+}
+CELERY_BEAT_SCHEDULE["prune-webhook-deliveries"] = {
+    "task": "webhooks.tasks.prune_webhook_deliveries_task",
+    "schedule": 24 * 3600.0,
+}
+# One name per choice set in the API schema (drf-spectacular warns about collisions otherwise).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["WebhookEventTypeEnum"] = "webhooks.domain.events.ALL_EVENTS"
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["WebhookDeliveryStatusEnum"] = "webhooks.models.DeliveryStatus"
+
+# --- Idempotency records (API Idempotency-Key, portal form nonces) ------------------------------------
+# A retry with the same key within this many hours gets the first answer; older records are pruned.
+IDEMPOTENCY_RETENTION_HOURS = env.int("IDEMPOTENCY_RETENTION_HOURS", default=24)
+CELERY_BEAT_SCHEDULE["prune-idempotency-records"] = {
+    "task": "service_desk.tasks.prune_idempotency_records_task",
+    "schedule": 3600.0,
 }

@@ -135,6 +135,25 @@ def desk(admin_user):
         )
         services.ticket_link(source=ticket, target=tickets[(i + 1) % ROWS], by=by)
     _sla_rows(policies, teams, types, tickets)
+    # --- CSAT: one survey per ticket, as the solve subscriber writes them ---
+    from tickets.models import SatisfactionSurvey
+
+    for i, ticket in enumerate(tickets):
+        SatisfactionSurvey.objects.create(
+            ticket=ticket,
+            solve_number=1,
+            contact=contacts[i],
+            agent=agents[i],
+            team=teams[i],
+            organization=organizations[i],
+            created_at=timezone.now(),
+        )
+    # --- API tokens: one per agent, as create_api_token writes them ---
+    from accounts.models import ApiToken
+
+    ApiToken.objects.bulk_create(
+        ApiToken(user=agents[i], name=f"Integration {i}", prefix=f"p{i:05d}", key_hash=f"{i:064x}") for i in range(ROWS)
+    )
     return {"teams": teams, "agents": agents, "tickets": tickets, "contacts": contacts, "tags": tags}
 
 

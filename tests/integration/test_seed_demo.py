@@ -12,6 +12,7 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import Count, Exists, F, OuterRef
+from django.test import RequestFactory
 
 from accounts.models import AgentProfile, Contact, Contract, Organization, Team
 from service_desk import demo
@@ -95,10 +96,12 @@ def test_assignees_belong_to_the_ticket_team_and_b2b_tickets_have_their_organiza
 def test_printed_logins_authenticate_and_the_b2b_portal_contact_sees_its_organization(seeded: str) -> None:
     logins = re.findall(r"^\s+(.+?)\s{2,}(\S+)\s+password: (\S+)", seeded, flags=re.MULTILINE)
     assert len(logins) == 6
+    # Login throttling (django-axes) needs the request a real login has.
+    request = RequestFactory().post("/desk/login/")
     for role, username, password in logins:
-        user = authenticate(username=username, password=password)
+        user = authenticate(request, username=username, password=password)
         assert user is not None, f"{role} {username} cannot log in"
-    admin = authenticate(username=logins[0][1], password=logins[0][2])
+    admin = authenticate(request, username=logins[0][1], password=logins[0][2])
     assert admin.is_staff
     assert admin.is_superuser
     b2b = Contact.objects.get(user__username=logins[-1][1])
