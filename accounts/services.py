@@ -515,16 +515,6 @@ class SignUpResult:
     mailed: bool
 
 
-def portal_desk_name() -> str:
-    """The desk's name for mails: the admin's desk settings, else ``SERVICE_DESK_NAME``."""
-    from django.conf import settings as django_settings
-
-    from service_desk.models import DeskSettings
-
-    name = DeskSettings.objects.filter(pk=1).values_list("name", flat=True).first()
-    return name or django_settings.SERVICE_DESK_NAME
-
-
 def portal_url(name: str, *args: object) -> str:
     """An absolute link into the desk (``SITE_URL``), for mails."""
     from django.conf import settings as django_settings
@@ -557,11 +547,13 @@ def portal_send_mail(*, template: str, to: str, context: Mapping[str, object], l
     from django.template.loader import render_to_string
     from django.utils import translation
 
-    full = {"desk_name": portal_desk_name(), "site_url": django_settings.SITE_URL.rstrip("/"), **context}
+    from service_desk.branding import brand, from_address
+
+    full = {"desk_name": brand().name, "site_url": django_settings.SITE_URL.rstrip("/"), **context}
     with translation.override(language or translation.get_language() or django_settings.LANGUAGE_CODE):
         subject = " ".join(render_to_string(f"emails/{template}.subject.txt", full).split())
         body = render_to_string(f"emails/{template}.txt", full)
-    EmailMessage(subject=subject, body=body, to=[to]).send()
+    EmailMessage(subject=subject, body=body, from_email=from_address(), to=[to]).send()
 
 
 def _queue_portal_mail(*, template: str, to: str, context: Mapping[str, object], language: str | None) -> bool:

@@ -27,7 +27,9 @@ class DeskSettings(models.Model):
     portal_reopen_days = models.PositiveSmallIntegerField(
         default=14, help_text=_("Customers may reopen a solved ticket for this many days.")
     )
-    csat_enabled = models.BooleanField(default=True, help_text=_("Ask customers to rate each solved ticket."))
+    csat_enabled = models.BooleanField(
+        _("satisfaction surveys"), default=True, help_text=_("Ask customers to rate each solved ticket.")
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

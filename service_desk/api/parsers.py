@@ -8,7 +8,9 @@ from rest_framework import parsers
 
 from service_desk.api.errors import ApiError
 
-# A JSON body may carry one 25 MB attachment in base64 (about 33.4 MB); send more as multipart.
+# Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB unless the operator raises it) refuses larger JSON
+# bodies first, so base64 attachments in JSON suit small files; send large ones as multipart. This
+# ceiling applies when an operator raises Django's limit: one 25 MB file in base64 is about 33.4 MB.
 DEFAULT_MAX_JSON_BYTES = 36 * 1024 * 1024
 # Multipart: up to 10 attachments of 25 MB plus the fields.
 DEFAULT_MAX_MULTIPART_BYTES = 10 * 25 * 1024 * 1024 + 1024 * 1024

@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
                 ('primary_colour', models.CharField(default='#1f5fbf', max_length=7, validators=[service_desk.models.validate_hex_colour])),
                 ('accent_colour', models.CharField(default='#0b7a53', max_length=7, validators=[service_desk.models.validate_hex_colour])),
                 ('portal_reopen_days', models.PositiveSmallIntegerField(default=14, help_text='Customers may reopen a solved ticket for this many days.')),
-                ('csat_enabled', models.BooleanField(default=True, help_text='Ask customers to rate each solved ticket.')),
+                ('csat_enabled', models.BooleanField(default=True, help_text='Ask customers to rate each solved ticket.', verbose_name='satisfaction surveys')),
                 ('updated_at', models.DateTimeField(auto_now=True)),
             ],
             options={

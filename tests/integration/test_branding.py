@@ -188,3 +188,21 @@ def test_acknowledgement_and_reply_emails_carry_the_brand_name(client):
     reply = mail.outbox[-1]
     assert reply.from_email == "Acme Help <support@desk.example>"
     assert reply.to == ["dora@consumer.example"]
+
+
+def test_portal_account_mails_carry_the_brand_name(client, django_capture_on_commit_callbacks):
+    _rename("Acme Help")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("portal:signup"),
+            {
+                "name": "Dora",
+                "email": "dora@consumer.example",
+                "password1": "Blue kettle 7",
+                "password2": "Blue kettle 7",
+            },
+        )
+    sent = mail.outbox[-1]
+    assert sent.to == ["dora@consumer.example"]
+    assert sent.from_email == "Acme Help <support@desk.example>"
+    assert "Acme Help" in sent.body

@@ -47,7 +47,10 @@ class Command(BaseCommand):
         processes = {name: subprocess.Popen(cmd) for name, cmd in children.items()}  # noqa: S603 - our own commands
         url = f"http://{options['host']}:{options['port']}/"
         self.stdout.write(
-            self.style.SUCCESS(f"Service Desk is running at {url} (agents: {url}desk/, admin: {url}admin/)")
+            self.style.SUCCESS(
+                f"Service Desk is running at {url} (agents: {url}desk/, customers: {url}portal/, "
+                f"API: {url}api/docs/, admin: {url}admin/)"
+            )
         )
         self._print_logins()
         self.stdout.write("Web server, Celery worker and Celery beat started. Press Ctrl-C to stop them all.")
