@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
+from django.utils.functional import lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.domain import custom_fields as cf
@@ -40,7 +42,11 @@ def _attachments_field() -> MultipleFileField:
     return MultipleFileField(
         label=_("Attachments"),
         required=False,
-        help_text=_("Up to %(n)s files, %(mb)s MB each.") % {"n": MAX_FILES, "mb": MAX_FILE_BYTES // 2**20},
+        # Lazy: rendered in the language of the request, not the one active when the module was imported.
+        help_text=lazy(
+            lambda: gettext("Up to %(n)s files, %(mb)s MB each.") % {"n": MAX_FILES, "mb": MAX_FILE_BYTES // 2**20},
+            str,
+        )(),
     )
 
 
